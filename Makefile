@@ -1,0 +1,40 @@
+# The course's commands. `make book` and `make test` are the two a newcomer needs (see README).
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: venv book book-clean test test-fast lint chromium release benchmark clean
+
+# A virtual environment with cnnlab (editable) and every pinned dependency from pyproject.toml.
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Build the book, executing every chapter. Warnings and cell errors fail the build.
+book: venv
+	time $(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+
+book-clean:
+	rm -rf _build
+
+# Debian's Chromium for the browser tests (installed when missing and we are root).
+chromium:
+	@bash tools/install-chromium.sh
+
+# The whole suite: lint, cnnlab, the nbgrader cycle, the built book in Chromium.
+test: venv chromium book
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m "not slow and not browser"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+clean: book-clean
+	rm -rf grading .pytest_cache .hypothesis
