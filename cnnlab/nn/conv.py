@@ -1,0 +1,128 @@
+"""The convolution layer: forward (naive loops and im2col + one matrix product) and backward.
+
+Shapes (the slides' letters):
+    x: (N, C, H, W)   w: (K, C, F, F)   b: (K,)   out: (N, K, H', W')
+    H' = (H + 2P - F) / S + 1,   W' = (W + 2P - F) / S + 1
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.nn import _checks
+from cnnlab.nn.im2col import _col2im, _im2col
+from cnnlab.nn.pad import zero_pad
+
+
+def _prepare(x, w, b, stride, pad):
+    x, w, b = _checks.conv_args(x, w, b)
+    S, P = _checks.stride_pad(stride, pad)
+    N, C, H, W = x.shape
+    K, _, F, _ = w.shape
+    Ho, Wo = _checks.window_output(H, W, F, S, P)
+    dt = _checks.float_dtype(x, w) if b is None else _checks.float_dtype(x, w, b)
+    x = x.astype(dt, copy=False)
+    w = w.astype(dt, copy=False)
+    if b is not None:
+        b = b.astype(dt, copy=False)
+    return x, w, b, S, P, Ho, Wo
+
+
+def conv2d_naive(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
+    """Convolution with explicit loops: the version a student writes first.
+
+    Each output value is one dot product of a filter with the FxFxC window under it, plus the bias:
+    ``out[n, k, i, j] = sum(x_padded[n, :, i*S : i*S + F, j*S : j*S + F] * w[k]) + b[k]``.
+
+    Args:
+        x: ``(N, C, H, W)`` images.
+        w: ``(K, C, F, F)`` filters (they extend the full depth C of the input).
+        b: ``(K,)`` biases.
+        stride: ``S`` >= 1. Default 1.
+        pad: zero padding ``P`` >= 0. Default 0.
+
+    Returns:
+        out: ``(N, K, H', W')`` with ``H' = (H + 2P - F) / S + 1``; dtype of the inputs (float32
+        stays float32, float64 stays float64).
+
+    Raises:
+        ValueError: wrong number of dimensions, channel mismatch, stride < 1, pad < 0, a filter
+            larger than the padded input, or one that does not fit (``H'`` not a whole number).
+
+    >>> conv2d_naive(np.ones((1, 3, 32, 32)), np.ones((6, 3, 5, 5)), np.zeros(6)).shape
+    (1, 6, 28, 28)
+    """
+    x, w, b, S, P, Ho, Wo = _prepare(x, w, b, stride, pad)
+    N = x.shape[0]
+    K, _, F, _ = w.shape
+    xp = zero_pad(x, P)
+    out = np.empty((N, K, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for k in range(K):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = xp[n, :, i * S : i * S + F, j * S : j * S + F]  # (C, F, F)
+                    out[n, k, i, j] = np.sum(window * w[k]) + b[k]
+    return out
+
+
+def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
+    """Convolution, vectorised: im2col then one matrix product per image.
+
+    Same arguments, result, dtype and errors as :func:`conv2d_naive`:
+    ``x: (N, C, H, W)``, ``w: (K, C, F, F)``, ``b: (K,)`` -> ``out: (N, K, H', W')`` with
+    ``H' = (H + 2P - F) / S + 1``.
+
+    >>> x = np.random.default_rng(0).normal(size=(2, 3, 7, 7))
+    >>> w = np.random.default_rng(1).normal(size=(4, 3, 3, 3))
+    >>> out = conv2d(x, w, np.zeros(4), stride=2, pad=1)
+    >>> out.shape, bool(np.allclose(out, conv2d_naive(x, w, np.zeros(4), stride=2, pad=1)))
+    ((2, 4, 4, 4), True)
+    """
+    x, w, b, S, P, Ho, Wo = _prepare(x, w, b, stride, pad)
+    N = x.shape[0]
+    K, C, F, _ = w.shape
+    cols = _im2col(x, F, S, P, Ho, Wo)             # (N, C*F*F, H'*W')
+    out = w.reshape(K, C * F * F) @ cols           # (K, C*F*F) @ (N, C*F*F, H'*W') -> (N, K, H'*W')
+    out += b[:, None]                              # (K, 1) broadcast over N and H'*W'
+    return out.reshape(N, K, Ho, Wo)
+
+
+def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
+    """Gradients of a convolution, given the upstream gradient ``dout = dL/dout``.
+
+    Args:
+        dout: ``(N, K, H', W')``.
+        x: ``(N, C, H, W)`` the forward input.
+        w: ``(K, C, F, F)`` the forward filters.
+        stride: ``S``. pad: ``P`` (as in the forward pass).
+
+    Returns:
+        ``(dx, dw, db)`` of shapes ``(N, C, H, W)``, ``(K, C, F, F)``, ``(K,)``:
+        ``db = dout summed over N, H', W'``; ``dw = dout @ im2col(x)^T`` (summed over images);
+        ``dx = col2im(w^T @ dout)``. Same dtype as the forward result.
+
+    >>> x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
+    >>> dx, dw, db = conv2d_backward(np.ones((1, 1, 2, 2)), x, w)
+    >>> dx[0, 0], db
+    (array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]]), array([4.]))
+    """
+    x, w, _, S, P, Ho, Wo = _prepare(x, w, None, stride, pad)
+    dout = _checks.array("dout", dout)
+    N, C, H, W = x.shape
+    K, _, F, _ = w.shape
+    _checks.same_shape("dout", dout, "N, K, H', W'", (N, K, Ho, Wo))
+    dout = dout.astype(_checks.float_dtype(dout, x), copy=False)
+    dt = dout.dtype
+    x, w = x.astype(dt, copy=False), w.astype(dt, copy=False)
+
+    dout3 = dout.reshape(N, K, Ho * Wo)            # (N, K, H'*W')
+    db = dout3.sum(axis=(0, 2))                    # (K,)
+    cols = _im2col(x, F, S, P, Ho, Wo)             # (N, C*F*F, H'*W')
+    # (N, K, H'*W') @ (N, H'*W', C*F*F) -> (N, K, C*F*F), summed over the images
+    dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(K, C, F, F)
+    dcols = w.reshape(K, C * F * F).T @ dout3      # (C*F*F, K) @ (N, K, H'*W') -> (N, C*F*F, H'*W')
+    dx = _col2im(dcols, (N, C, H, W), F, S, P, Ho, Wo)
+    return dx, dw, db
