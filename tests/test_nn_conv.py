@@ -1,0 +1,198 @@
+"""conv2d_naive, conv2d, conv2d_backward against torch.nn.functional.conv2d and autograd (float64),
+against the numerical gradient, and against each other; hypothesis sweeps of shapes, strides and
+paddings, including the ones that must raise.
+
+Tolerances: float64 forward/backward vs torch rel_error < 1e-9; vs the central-difference gradient
+rel_error < 1e-6; float32 vs torch float32 rtol 1e-4.
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from cnnlab.gradcheck import numerical_gradient, rel_error
+from cnnlab.nn import conv2d, conv2d_backward, conv2d_naive
+
+TOL_TORCH = 1e-9
+TOL_NUM = 1e-6
+SWEEP = settings(max_examples=30, deadline=None)
+
+
+def torch_conv(x, w, b, S, P, dout=None):
+    """Forward with torch, and (dx, dw, db) by autograd when dout is given."""
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = TF.conv2d(xt, wt, bt, stride=S, padding=P)
+    if dout is None:
+        return out.detach().numpy()
+    out.backward(torch.tensor(dout))
+    return out.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+
+@st.composite
+def conv_case(draw, max_f=4):
+    """A valid (x, w, b, S, P): pick the output size first so the filter always fits."""
+    N, C, K = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    F, S = draw(st.integers(1, max_f)), draw(st.integers(1, 3))
+    P = draw(st.integers(0, (F - 1) // 2 + 1))
+    Ho, Wo = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    H, W = (Ho - 1) * S + F - 2 * P, (Wo - 1) * S + F - 2 * P
+    assume(H >= 1 and W >= 1)
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, C, H, W))
+    w = rng.normal(size=(K, C, F, F))
+    b = rng.normal(size=K)
+    return x, w, b, S, P, (N, K, Ho, Wo), rng
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, S, P",
+    [
+        ((2, 3, 7, 7), (4, 3, 3, 3), 1, 0),
+        ((2, 3, 7, 7), (4, 3, 3, 3), 2, 1),
+        ((3, 2, 6, 9), (5, 2, 3, 3), 1, 1),      # non-square
+        ((2, 4, 5, 5), (3, 4, 1, 1), 1, 0),      # 1x1 filters
+        ((2, 4, 7, 9), (3, 4, 1, 1), 2, 0),      # 1x1 with stride
+        ((1, 3, 13, 13), (2, 3, 5, 5), 3, 2),
+        ((2, 1, 4, 4), (2, 1, 4, 4), 1, 0),      # filter as large as the input
+        ((2, 2, 8, 8), (3, 2, 2, 2), 2, 0),      # non-overlapping windows (S = F)
+        ((1, 2, 9, 9), (2, 2, 2, 2), 3, 1),      # gaps between windows (S > F)
+    ],
+)
+def test_forward_backward_match_torch(x_shape, w_shape, S, P):
+    rng = np.random.default_rng(0)
+    x, w, b = rng.normal(size=x_shape), rng.normal(size=w_shape), rng.normal(size=w_shape[0])
+    ref = torch_conv(x, w, b, S, P)
+    out = conv2d(x, w, b, stride=S, pad=P)
+    assert out.shape == ref.shape
+    assert rel_error(out, ref) < TOL_TORCH
+    assert rel_error(conv2d_naive(x, w, b, stride=S, pad=P), ref) < TOL_TORCH
+
+    dout = rng.normal(size=ref.shape)
+    _, dx_t, dw_t, db_t = torch_conv(x, w, b, S, P, dout)
+    dx, dw, db = conv2d_backward(dout, x, w, stride=S, pad=P)
+    assert rel_error(dx, dx_t) < TOL_TORCH
+    assert rel_error(dw, dw_t) < TOL_TORCH
+    assert rel_error(db, db_t) < TOL_TORCH
+
+
+@pytest.mark.parametrize("S, P", [(1, 1), (2, 0), (2, 1), (3, 1)])
+def test_backward_matches_numerical_gradient(S, P):
+    rng = np.random.default_rng(1)
+    x, w, b = rng.normal(size=(2, 2, 7, 7)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)
+    dout = rng.normal(size=conv2d(x, w, b, S, P).shape)
+    dx, dw, db = conv2d_backward(dout, x, w, S, P)
+    assert rel_error(dx, numerical_gradient(lambda v: conv2d(v, w, b, S, P), x, dout)) < TOL_NUM
+    assert rel_error(dw, numerical_gradient(lambda v: conv2d(x, v, b, S, P), w, dout)) < TOL_NUM
+    assert rel_error(db, numerical_gradient(lambda v: conv2d(x, w, v, S, P), b, dout)) < TOL_NUM
+
+
+@SWEEP
+@given(conv_case())
+def test_sweep_forward_matches_torch_and_naive(case):
+    x, w, b, S, P, shape, _ = case
+    ref = torch_conv(x, w, b, S, P)
+    out = conv2d(x, w, b, S, P)
+    assert out.shape == shape == ref.shape
+    assert rel_error(out, ref) < TOL_TORCH
+    assert rel_error(conv2d_naive(x, w, b, S, P), out) < TOL_TORCH
+
+
+@SWEEP
+@given(conv_case())
+def test_sweep_backward_matches_autograd(case):
+    x, w, b, S, P, shape, rng = case
+    dout = rng.normal(size=shape)
+    _, dx_t, dw_t, db_t = torch_conv(x, w, b, S, P, dout)
+    dx, dw, db = conv2d_backward(dout, x, w, S, P)
+    assert rel_error(dx, dx_t) < TOL_TORCH
+    assert rel_error(dw, dw_t) < TOL_TORCH
+    assert rel_error(db, db_t) < TOL_TORCH
+
+
+@settings(max_examples=15, deadline=None)
+@given(conv_case(max_f=3))
+def test_sweep_backward_matches_numerical_gradient(case):
+    x, w, b, S, P, shape, rng = case
+    dout = rng.normal(size=shape)
+    dx, dw, _ = conv2d_backward(dout, x, w, S, P)
+    assert rel_error(dx, numerical_gradient(lambda v: conv2d(v, w, b, S, P), x, dout)) < TOL_NUM
+    assert rel_error(dw, numerical_gradient(lambda v: conv2d(x, v, b, S, P), w, dout)) < TOL_NUM
+
+
+@SWEEP
+@given(
+    H=st.integers(1, 12), W=st.integers(1, 12), F=st.integers(1, 6),
+    S=st.integers(1, 4), P=st.integers(0, 3),
+)
+def test_sweep_raises_exactly_when_the_filter_does_not_fit(H, W, F, S, P):
+    """Any size: either the slides' formula gives whole numbers >= 1 and we match torch,
+    or it does not and we raise ValueError quoting the numbers."""
+    rng = np.random.default_rng(H * 1000 + W)
+    x, w, b = rng.normal(size=(1, 2, H, W)), rng.normal(size=(2, 2, F, F)), rng.normal(size=2)
+    fits = all(n + 2 * P >= F and (n + 2 * P - F) % S == 0 for n in (H, W))
+    if fits:
+        assert rel_error(conv2d(x, w, b, S, P), torch_conv(x, w, b, S, P)) < TOL_TORCH
+        conv2d_backward(np.ones((1, 2, (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1)),
+                        x, w, S, P)
+    else:
+        for fn in (conv2d, conv2d_naive):
+            with pytest.raises(ValueError, match=f"{F}x{F} filter"):
+                fn(x, w, b, S, P)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept(dtype):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 3, 6, 6)).astype(dtype)
+    w = rng.normal(size=(4, 3, 3, 3)).astype(dtype)
+    b = rng.normal(size=4).astype(dtype)
+    out = conv2d(x, w, b, 1, 1)
+    assert out.dtype == dtype and conv2d_naive(x, w, b, 1, 1).dtype == dtype
+    grads = conv2d_backward(np.ones_like(out), x, w, 1, 1)
+    assert [g.dtype for g in grads] == [dtype] * 3
+    ref = TF.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), padding=1).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_integer_input_is_computed_in_float64():
+    x = np.arange(16).reshape(1, 1, 4, 4)
+    out = conv2d(x, np.ones((1, 1, 2, 2), dtype=int), np.zeros(1, dtype=int))
+    assert out.dtype == np.float64
+    assert out[0, 0, 0, 0] == 0 + 1 + 4 + 5
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, b_shape, S, P, match",
+    [
+        ((3, 7, 7), (2, 3, 3, 3), (2,), 1, 0, r"x must be 4-D \(N, C, H, W\), got 3-D"),
+        ((1, 3, 7, 7), (3, 3, 3), (2,), 1, 0, r"w must be 4-D \(K, C, F, F\)"),
+        ((1, 4, 7, 7), (2, 3, 3, 3), (2,), 1, 0, "channel mismatch: x has C = 4.*expect C = 3"),
+        ((1, 3, 7, 7), (2, 3, 3, 3), (3,), 1, 0, r"b must have shape \(K,\) = \(2,\)"),
+        ((1, 3, 7, 7), (2, 3, 3, 2), (2,), 1, 0, "filters must be square"),
+        ((1, 3, 7, 7), (2, 3, 3, 3), (2,), 0, 0, "stride S must be a whole number >= 1, got 0"),
+        ((1, 3, 7, 7), (2, 3, 3, 3), (2,), 1, -1, "pad P must be a whole number >= 0, got -1"),
+        ((1, 3, 7, 7), (2, 3, 3, 3), (2,), 1.5, 0, "stride S must be a whole number >= 1, got 1.5"),
+        ((1, 3, 3, 3), (2, 3, 5, 5), (2,), 1, 0, "5x5 filter is larger than a 3x3 input"),
+        ((1, 3, 3, 3), (2, 3, 8, 8), (2,), 1, 2,
+         r"larger than a 3x3 input padded by 2 \(3 \+ 2\*2 = 7\)"),
+        ((1, 3, 7, 7), (2, 3, 3, 3), (2,), 3, 0,
+         r"a 3x3 filter does not fit a 7x7 input with stride 3: \(7 - 3\) / 3 \+ 1 = 2.33"),
+        ((1, 3, 7, 8), (2, 3, 3, 3), (2,), 2, 0,
+         r"along the width W = 8: .*\(8 - 3\) / 2 \+ 1 = 3.5 "),
+    ],
+)
+def test_bad_input_raises_a_value_error_naming_the_rule(x_shape, w_shape, b_shape, S, P, match):
+    x, w, b = np.ones(x_shape), np.ones(w_shape), np.ones(b_shape)
+    for fn in (conv2d, conv2d_naive):
+        with pytest.raises(ValueError, match=match):
+            fn(x, w, b, S, P)
+
+
+def test_backward_rejects_a_dout_of_the_wrong_shape():
+    x, w = np.ones((2, 3, 7, 7)), np.ones((4, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 4, 5, 5\)"):
+        conv2d_backward(np.ones((2, 4, 7, 7)), x, w)
