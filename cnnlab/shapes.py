@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 __all__ = ["conv_output_size", "same_padding", "conv_param_count", "fc_param_count"]
 
 
 def _whole(name: str, value, minimum: int) -> int:
     """Return ``value`` as an int if it is a whole number >= ``minimum``, else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got the bool {value!r}")
+    if not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and float(value).is_integer():
             value = int(value)
         else:
