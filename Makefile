@@ -36,5 +36,11 @@ test-fast: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Regenerate the student notebooks exercises/<id>/ from the instructor notebooks solutions/<id>/
+# (nbgrader generate_assignment --force, every assignment in one run; nbgrader needs .venv/bin on
+# PATH for alembic). Its output is deterministic, so nothing needs normalising. Commit the result.
+release: venv
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/nbgrader generate_assignment "*" --force --log-level=WARN
+
 clean: book-clean
 	rm -rf grading .pytest_cache .hypothesis
