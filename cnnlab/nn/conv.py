@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.nn import _checks
-from cnnlab.nn.im2col import _col2im, _im2col
+from cnnlab.nn.im2col import _col2im_T, _im2col_T
 from cnnlab.nn.pad import zero_pad
 
 
@@ -67,11 +67,12 @@ def conv2d_naive(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
 
 
 def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
-    """Convolution, vectorised: im2col then one matrix product per image.
+    """Convolution, vectorised: im2col, then one matrix product for the whole batch.
 
     Same arguments, result, dtype and errors as :func:`conv2d_naive`:
     ``x: (N, C, H, W)``, ``w: (K, C, F, F)``, ``b: (K,)`` -> ``out: (N, K, H', W')`` with
-    ``H' = (H + 2P - F) / S + 1``.
+    ``H' = (H + 2P - F) / S + 1``. The columns are those of :func:`~cnnlab.nn.im2col` with the
+    batch folded in, ``(C*F*F, N*H'*W')``, so that all N images share one large product.
 
     >>> x = np.random.default_rng(0).normal(size=(2, 3, 7, 7))
     >>> w = np.random.default_rng(1).normal(size=(4, 3, 3, 3))
@@ -82,10 +83,11 @@ def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
     x, w, b, S, P, Ho, Wo = _prepare(x, w, b, stride, pad)
     N = x.shape[0]
     K, C, F, _ = w.shape
-    cols = _im2col(x, F, S, P, Ho, Wo)             # (N, C*F*F, H'*W')
-    out = w.reshape(K, C * F * F) @ cols           # (K, C*F*F) @ (N, C*F*F, H'*W') -> (N, K, H'*W')
-    out += b[:, None]                              # (K, 1) broadcast over N and H'*W'
-    return out.reshape(N, K, Ho, Wo)
+    cols = _im2col_T(x, F, S, P, Ho, Wo)           # (C*F*F, N*H'*W')
+    out = w.reshape(K, C * F * F) @ cols           # (K, C*F*F) @ (C*F*F, N*H'*W') -> (K, N*H'*W')
+    out += b[:, None]                              # (K, 1) broadcast over the columns
+    # (K, N, H', W') -> (N, K, H', W'), one copy into PyTorch's layout
+    return np.ascontiguousarray(out.reshape(K, N, Ho, Wo).transpose(1, 0, 2, 3))
 
 
 def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
@@ -99,8 +101,8 @@ def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
 
     Returns:
         ``(dx, dw, db)`` of shapes ``(N, C, H, W)``, ``(K, C, F, F)``, ``(K,)``:
-        ``db = dout summed over N, H', W'``; ``dw = dout @ im2col(x)^T`` (summed over images);
-        ``dx = col2im(w^T @ dout)``. Same dtype as the forward result.
+        ``db = dout summed over N, H', W'``; ``dw = dout @ cols^T`` with ``cols = im2col(x)``
+        (summed over the images); ``dx = col2im(w^T @ dout)``. Same dtype as the forward result.
 
     >>> x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
     >>> dx, dw, db = conv2d_backward(np.ones((1, 1, 2, 2)), x, w)
@@ -114,15 +116,15 @@ def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
     N, C, H, W = x.shape
     K, _, F, _ = w.shape
     _checks.same_shape("dout", dout, "N, K, H', W'", (N, K, Ho, Wo))
-    dout = dout.astype(_checks.float_dtype(dout, x), copy=False)
-    dt = dout.dtype
+    dt = _checks.float_dtype(dout, x)
     x, w = x.astype(dt, copy=False), w.astype(dt, copy=False)
 
-    dout3 = dout.reshape(N, K, Ho * Wo)            # (N, K, H'*W')
-    db = dout3.sum(axis=(0, 2))                    # (K,)
-    cols = _im2col(x, F, S, P, Ho, Wo)             # (N, C*F*F, H'*W')
-    # (N, K, H'*W') @ (N, H'*W', C*F*F) -> (N, K, C*F*F), summed over the images
-    dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(K, C, F, F)
-    dcols = w.reshape(K, C * F * F).T @ dout3      # (C*F*F, K) @ (N, K, H'*W') -> (N, C*F*F, H'*W')
-    dx = _col2im(dcols, (N, C, H, W), F, S, P, Ho, Wo)
+    # (N, K, H', W') -> (K, N, H', W') -> (K, N*H'*W'): the columns' order
+    dout_T = np.ascontiguousarray(dout.transpose(1, 0, 2, 3), dtype=dt).reshape(K, N * Ho * Wo)
+    db = dout_T.sum(axis=1)                        # (K,)
+    cols = _im2col_T(x, F, S, P, Ho, Wo)           # (C*F*F, N*H'*W')
+    dw = (dout_T @ cols.T).reshape(K, C, F, F)     # (K, N*H'*W') @ (N*H'*W', C*F*F) -> (K, C*F*F)
+    del cols
+    dcols = w.reshape(K, C * F * F).T @ dout_T     # (C*F*F, K) @ (K, N*H'*W') -> (C*F*F, N*H'*W')
+    dx = _col2im_T(dcols, (N, C, H, W), F, S, P, Ho, Wo)
     return dx, dw, db

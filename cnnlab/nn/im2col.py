@@ -95,26 +95,89 @@ def col2im(cols, x_shape, f: int, stride: int = 1, pad: int = 0) -> np.ndarray:
 
 
 def _col2im(cols, x_shape, F, S, P, Ho, Wo) -> np.ndarray:
-    """col2im without checks: F*F strided slice additions (no np.add.at)."""
+    """col2im without checks, ``(N, C*F*F, H'*W') -> (N, C, H, W)``: F*F strided slice additions."""
     N, C, H, W = x_shape
     dt = cols.dtype if np.issubdtype(cols.dtype, np.floating) else np.float64
     cols6 = cols.reshape(N, C, F, F, Ho, Wo)
-    if S >= F:
-        # windows do not overlap: every padded pixel gets at most one value, plain assignment
-        xp = np.zeros((N, C, H + 2 * P, W + 2 * P), dtype=dt)
-        view = as_strided(
-            xp, shape=(N, C, F, F, Ho, Wo),
-            strides=(*xp.strides[:2], *xp.strides[2:], S * xp.strides[2], S * xp.strides[3]),
-        )
-        view[...] = cols6
-    else:
-        xp = np.zeros((N, C, H + 2 * P, W + 2 * P), dtype=dt)
-        for i in range(F):
-            for j in range(F):
-                # (N, C, H', W') block added at rows i, i+S, ... and columns j, j+S, ...
-                rows = slice(i, i + S * (Ho - 1) + 1, S)
-                cols_ = slice(j, j + S * (Wo - 1) + 1, S)
-                xp[:, :, rows, cols_] += cols6[:, :, i, j]
-    if P:
-        return np.ascontiguousarray(xp[:, :, P : P + H, P : P + W])
-    return xp
+    xp = np.zeros((N, C, H + 2 * P, W + 2 * P), dtype=dt)
+    for i in range(F):
+        for j in range(F):
+            # the (N, C, H', W') block of offset (i, j): rows i, i+S, ..., columns j, j+S, ...
+            rows = slice(i, i + S * (Ho - 1) + 1, S)
+            cols_ = slice(j, j + S * (Wo - 1) + 1, S)
+            xp[:, :, rows, cols_] += cols6[:, :, i, j]
+    return np.ascontiguousarray(xp[:, :, P : P + H, P : P + W]) if P else xp
+
+
+# ---------------------------------------------------------------------------------------------
+# The layout conv2d uses for speed: the batch folded into the columns, one big matrix product.
+#
+#   cols_T: (C*F*F, N*H'*W')        w.reshape(K, C*F*F) @ cols_T -> (K, N*H'*W')
+#
+# To copy long contiguous runs even when S > 1, the padded input is first split into its S*S
+# "phases": z[c, a, b, n, u, v] = x_padded[n, c, S*u + a, S*v + b]. Filter offset i = S*q + a
+# then reads z[c, a, ., n, h + q, .]: for each phase (a, b) one strided view of z covers every
+# offset i = a, a+S, ... and j = b, b+S, ..., with unit stride along w'.
+# ---------------------------------------------------------------------------------------------
+
+
+def _phase_geometry(H, F, S, P, Ho):
+    """Size Hq of one phase, and for each phase a: the x rows it holds and where they go."""
+    Hq = Ho + (F - 1) // S
+    out = []
+    for a in range(S):
+        # padded rows r = S*u + a with P <= r < P + H (real pixels) and u < Hq
+        r0 = a + S * max(0, -((a - P) // S))          # first r >= P with r % S == a
+        rows = range(r0, min(P + H, S * Hq), S)
+        out.append((slice(r0 - P, rows.stop - P if len(rows) else r0 - P, S),
+                    slice(r0 // S, r0 // S + len(rows))))
+    return Hq, out
+
+
+def _phases(x: np.ndarray, F, S, P, Ho, Wo) -> np.ndarray:
+    """``(N, C, H, W) -> z: (C, S, S, N, Hq, Wq)``, zero padded, phase-split (one pass over x)."""
+    N, C, H, W = x.shape
+    Hq, rows = _phase_geometry(H, F, S, P, Ho)
+    Wq, cols = _phase_geometry(W, F, S, P, Wo)
+    z = np.zeros((C, S, S, N, Hq, Wq), dtype=x.dtype)
+    x_cn = x.transpose(1, 0, 2, 3)                   # (C, N, H, W) view
+    for a, (src_r, dst_r) in enumerate(rows):
+        for b, (src_c, dst_c) in enumerate(cols):
+            z[:, a, b, :, dst_r, dst_c] = x_cn[:, :, src_r, src_c]
+    return z
+
+
+def _im2col_T(x: np.ndarray, F, S, P, Ho, Wo) -> np.ndarray:
+    """``(N, C, H, W) -> cols_T: (C*F*F, N*H'*W')``, ``cols_T[(c, i, j), (n, h', w')] =
+    x_padded[n, c, h'*S + i, w'*S + j]``."""
+    N, C = x.shape[:2]
+    z = _phases(x, F, S, P, Ho, Wo)
+    zC, _, _, zN, zU, zV = z.strides
+    cols = np.empty((C, F, F, N, Ho, Wo), dtype=x.dtype)
+    for a in range(min(S, F)):
+        for b in range(min(S, F)):
+            nq_i, nq_j = len(range(a, F, S)), len(range(b, F, S))
+            # (C, offsets i = a + S*q, offsets j = b + S*r, N, H', W') view of phase (a, b)
+            src = as_strided(z[:, a, b], shape=(C, nq_i, nq_j, N, Ho, Wo),
+                             strides=(zC, zU, zV, zN, zU, zV), writeable=False)
+            cols[:, a::S, b::S] = src
+    return cols.reshape(C * F * F, N * Ho * Wo)
+
+
+def _col2im_T(cols_T: np.ndarray, x_shape, F, S, P, Ho, Wo) -> np.ndarray:
+    """Adjoint of ``_im2col_T``: ``(C*F*F, N*H'*W') -> (N, C, H, W)``, overlaps summed."""
+    N, C, H, W = x_shape
+    Hq, rows = _phase_geometry(H, F, S, P, Ho)
+    Wq, cols = _phase_geometry(W, F, S, P, Wo)
+    dz = np.zeros((C, S, S, N, Hq, Wq), dtype=cols_T.dtype)
+    c6 = cols_T.reshape(C, F, F, N, Ho, Wo)
+    for i in range(F):
+        for j in range(F):
+            # offset (i, j) = (S*q + a, S*r + b): a (C, N, H', W') block of phase (a, b)
+            dz[:, i % S, j % S, :, i // S : i // S + Ho, j // S : j // S + Wo] += c6[:, i, j]
+    dx = np.empty((N, C, H, W), dtype=cols_T.dtype)
+    dx_cn = dx.transpose(1, 0, 2, 3)                 # (C, N, H, W) view
+    for a, (src_r, dst_r) in enumerate(rows):
+        for b, (src_c, dst_c) in enumerate(cols):
+            dx_cn[:, :, src_r, src_c] = dz[:, a, b, :, dst_r, dst_c]
+    return dx

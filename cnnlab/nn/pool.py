@@ -8,7 +8,6 @@ ValueError.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from cnnlab.nn import _checks
 
@@ -22,23 +21,9 @@ def _prepare(x, size, stride):
     return x, F, S, Ho, Wo
 
 
-def _windows(x: np.ndarray, F: int, S: int, Ho: int, Wo: int) -> np.ndarray:
-    """Read-only view ``(N, C, H', W', F, F)``, no copy.
-
-    ``[n, c, i, j, a, b]`` is ``x[n, c, i*S + a, j*S + b]``.
-    """
-    N, C = x.shape[:2]
-    sN, sC, sH, sW = x.strides
-    return as_strided(
-        x, shape=(N, C, Ho, Wo, F, F), strides=(sN, sC, S * sH, S * sW, sH, sW), writeable=False
-    )
-
-
-def _spread(dx: np.ndarray, blocks, F: int, S: int, Ho: int, Wo: int) -> None:
-    """``dx[:, :, i*S + a, j*S + b] += blocks(a, b)[:, :, i, j]`` for every window offset (a, b)."""
-    for a in range(F):
-        for c in range(F):
-            dx[:, :, a : a + S * (Ho - 1) + 1 : S, c : c + S * (Wo - 1) + 1 : S] += blocks(a, c)
+def _rows(a: int, S: int, n_out: int) -> slice:
+    """Rows (or columns) a, a + S, ..., a + S*(n_out - 1): offset a of every window."""
+    return slice(a, a + S * (n_out - 1) + 1, S)
 
 
 def max_pool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
@@ -58,11 +43,13 @@ def max_pool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
            [3, 4]])
     """
     x, F, S, Ho, Wo = _prepare(x, size, stride)
-    N, C = x.shape[:2]
-    if F == S:
-        # non-overlapping windows: (N, C, H'*F, W'*F) -> (N, C, H', F, W', F), max over the F axes
-        return x.reshape(N, C, Ho, F, Wo, F).max(axis=(3, 5))
-    return _windows(x, F, S, Ho, Wo).max(axis=(4, 5))
+    # running maximum over the F*F window offsets: F*F elementwise passes over (N, C, H', W')
+    out = x[:, :, _rows(0, S, Ho), _rows(0, S, Wo)].copy()
+    for a in range(F):
+        for c in range(F):
+            if a or c:
+                np.maximum(out, x[:, :, _rows(a, S, Ho), _rows(c, S, Wo)], out=out)
+    return out
 
 
 def max_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
@@ -82,10 +69,17 @@ def max_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     _checks.same_shape("dout", dout, "N, C, H', W'", (N, C, Ho, Wo))
     dt = _checks.float_dtype(dout, x)
     dout = dout.astype(dt, copy=False)
-    # (N, C, H', W', F, F) -> (N, C, H', W', F*F): the position of each window's maximum
-    arg = _windows(x, F, S, Ho, Wo).reshape(N, C, Ho, Wo, F * F).argmax(axis=-1)
+    out = max_pool2d(x, F, S)
     dx = np.zeros((N, C, H, W), dtype=dt)
-    _spread(dx, lambda a, c: np.where(arg == a * F + c, dout, 0), F, S, Ho, Wo)
+    taken = np.zeros(out.shape, dtype=bool)        # windows whose maximum was already found
+    for a in range(F):                             # offsets in row-major order: first max wins
+        for c in range(F):
+            at = (x[:, :, _rows(a, S, Ho), _rows(c, S, Wo)] == out) & ~taken
+            taken |= at
+            if F <= S:   # windows do not overlap: each input belongs to at most one window
+                dx[:, :, _rows(a, S, Ho), _rows(c, S, Wo)] = np.where(at, dout, 0)
+            else:
+                dx[:, :, _rows(a, S, Ho), _rows(c, S, Wo)] += np.where(at, dout, 0)
     return dx
 
 
@@ -104,10 +98,13 @@ def avg_pool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
     """
     x, F, S, Ho, Wo = _prepare(x, size, stride)
     x = x.astype(_checks.float_dtype(x), copy=False)
-    N, C = x.shape[:2]
-    if F == S:
-        return x.reshape(N, C, Ho, F, Wo, F).mean(axis=(3, 5))
-    return _windows(x, F, S, Ho, Wo).mean(axis=(4, 5))
+    out = x[:, :, _rows(0, S, Ho), _rows(0, S, Wo)].copy()
+    for a in range(F):
+        for c in range(F):
+            if a or c:
+                out += x[:, :, _rows(a, S, Ho), _rows(c, S, Wo)]
+    out /= F * F
+    return out
 
 
 def avg_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
@@ -127,5 +124,7 @@ def avg_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     dt = _checks.float_dtype(dout, x)
     share = dout.astype(dt) / (F * F)
     dx = np.zeros((N, C, H, W), dtype=dt)
-    _spread(dx, lambda a, c: share, F, S, Ho, Wo)
+    for a in range(F):
+        for c in range(F):
+            dx[:, :, _rows(a, S, Ho), _rows(c, S, Wo)] += share
     return dx
