@@ -1,7 +1,8 @@
 """Sphinx extension of the course book: links to the graded exercises.
 
-``{exercise}`02_convolution``` renders as a link to ``<repository>/tree/<branch>/exercises/02_convolution``,
-where repository and branch are the ``repository:`` settings of ``_config.yml`` (one place: a fork
+``{exercise}`02_convolution``` renders as a link to
+``<repository>/tree/<branch>/exercises/02_convolution``, where repository and branch are the
+``repository:`` settings of ``_config.yml`` (one place: a fork
 changes only that). An id that is not one of the course's assignments is a build warning, and so
 fails the ``-W`` build.
 """
