@@ -15,6 +15,7 @@ could not use (empty, malformed) get 0 on every cell. Every student's time, flag
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import queue
@@ -40,7 +41,7 @@ from .course import Course, read_json, write_json
 class Limits:
     """Per-submission limits (the CLI's options)."""
 
-    timeout: int = 60            # seconds per cell (nbgrader's Execute.timeout)
+    timeout: int | None = None   # seconds per cell (default: the course's Execute.timeout)
     mem_mb: int = 4096           # address space of a grading kernel
     fsize_mb: int = 64           # largest file a kernel may write
     max_output_chars: int = 200_000  # output kept per cell
@@ -68,7 +69,7 @@ def _check_released(course: Course, assignment: str) -> None:
     if not course.db_path.exists():
         raise ValueError(f"no gradebook at {course.db_path}: run `cnnlab release {assignment}` "
                          "first")
-    with Gradebook(course.db_url) as gb:
+    with Gradebook(course.db_url, course.course_id) as gb:
         try:
             gb.find_assignment(assignment)
         except MissingEntry:
@@ -189,7 +190,7 @@ def merge_result(course: Course, assignment: str, result: dict,
     from nbgrader.api import Gradebook
 
     student = result["student"]
-    with _quiet_sqlalchemy(), Gradebook(course.db_url) as gb:
+    with _quiet_sqlalchemy(), Gradebook(course.db_url, course.course_id) as gb:
         gb.update_or_create_student(student)
         kw = {}
         if result.get("timestamp"):
@@ -217,7 +218,7 @@ def zero_submission(course: Course, assignment: str, student: str) -> tuple[floa
     """Record a submission that could not be graded: 0 on every graded cell, flagged."""
     from nbgrader.api import Gradebook
 
-    with _quiet_sqlalchemy(), Gradebook(course.db_url) as gb:
+    with _quiet_sqlalchemy(), Gradebook(course.db_url, course.course_id) as gb:
         gb.update_or_create_student(student)
         sub = gb.update_or_create_submission(assignment, student)
         for nb in sub.notebooks:
@@ -236,6 +237,8 @@ def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | N
 
     Returns the per-student record also written to ``autograde.json``."""
     limits = limits or Limits()
+    if limits.timeout is None:
+        limits = dataclasses.replace(limits, timeout=course.execute_timeout)
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: need at least one worker process")
     course.check_assignment(assignment)

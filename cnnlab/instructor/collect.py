@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -109,8 +110,10 @@ def load_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None
     if version not in (3, 4):
         return None, f"unsupported nbformat version {version!r} (3 and 4 are read)", None
     try:
-        nb = nbformat.reads(json.dumps(raw), as_version=4)
-        nbformat.validate(nb)
+        with warnings.catch_warnings():  # nbformat warns while it repairs duplicate cell ids
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(json.dumps(raw), as_version=4)
+            nbformat.validate(nb)
     except Exception as e:  # nbformat raises several types for a broken structure
         return None, f"not a valid notebook ({type(e).__name__}: {str(e)[:200]})", None
     note = f"converted from nbformat {version} to 4" if version == 3 else None

@@ -68,12 +68,15 @@ class Course:
     feedback: Path
     db_path: Path
     grading: Path
+    course_id: str = "default_course"
+    execute_timeout: int = 60
 
     @classmethod
     def load(cls, root: str | os.PathLike | None = None) -> Course:
         ensure_tools_on_path()
         root = Path(root).resolve() if root else find_course_root()
-        cfg = _load_file_config(root).get("CourseDirectory", {})
+        full = _load_file_config(root)
+        cfg = full.get("CourseDirectory", {})
         grading = root / "grading"
 
         def place(key: str, default: Path) -> Path:
@@ -100,6 +103,8 @@ class Course:
             feedback=place("feedback_directory", grading / "feedback"),
             db_path=db_path,
             grading=grading,
+            course_id=cfg.get("course_id") or "default_course",
+            execute_timeout=int(full.get("Execute", {}).get("timeout") or 60),
         )
 
     @property

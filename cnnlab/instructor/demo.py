@@ -112,3 +112,47 @@ def write_sample_zip(course, assignment: str, out: Path,
                 nb = sample_submission(src, rel, kind)
                 z.writestr(canvas_name(student, name, 1000 + i), nbformat.writes(nb))
     return out
+
+
+def run_demo(assignment: str | None = None, workdir: Path | None = None, jobs: int = 2,
+             course_root: Path | None = None, log=print) -> Path:
+    """The whole cycle in a scratch copy of the course: release, a Canvas-style zip of sample
+    submissions (correct, partial, blank, and one broken file), collect, autograde, feedback,
+    export, report. Nothing is written to the real course's gradebook. Returns the scratch dir."""
+    import shutil
+    import tempfile
+
+    from .autograde import autograde
+    from .collect import collect
+    from .course import Course, find_course_root
+    from .export import export
+    from .feedback import feedback
+    from .release import release
+    from .report import report
+
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="cnnlab-demo-"))
+    if assignment is None:
+        assignment = "toy"
+        toy_course(workdir, assignment)
+    else:
+        real = Course.load(course_root or find_course_root())
+        real.check_assignment(assignment)
+        (workdir / "solutions").mkdir(parents=True, exist_ok=True)
+        shutil.copy(real.root / "nbgrader_config.py", workdir / "nbgrader_config.py")
+        dest = workdir / "solutions" / assignment
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(real.source / assignment, dest)
+    course = Course.load(workdir)
+    log(f"== demo course in {workdir}")
+    release(course, [assignment], log=log)
+    zpath = write_sample_zip(course, assignment, workdir / "lms-download.zip")
+    with zipfile.ZipFile(zpath, "a") as z:
+        z.writestr(canvas_name("broken", course.notebooks(assignment)[0], 1999), '{"cells": [')
+    log(f"== sample submissions: {zpath}")
+    collect(course, assignment, zpath, log=log)
+    autograde(course, assignment, jobs=jobs, log=log)
+    feedback(course, assignment, log=log)
+    export(course, assignment, log=log)
+    report(course, assignment, log=log)
+    return workdir

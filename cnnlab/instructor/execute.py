@@ -25,7 +25,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Dict, Integer, Type, default
+from traitlets import Dict, Integer, default
 
 from .notebooks import is_test_cell, nbg
 from .sandbox_kernel import GUARD_MIME
@@ -33,7 +33,17 @@ from .sandbox_kernel import GUARD_MIME
 # notebook path -> {"events": [..], "cells": {grade_id or index: seconds}, "died": str | None}
 EVENTS: dict[str, dict] = {}
 
-KERNEL_ENV_KEEP = ("LANG", "LC_ALL", "TZ")
+# the locale, and the quiet-kernel settings nbgrader_config.py exports for graded cells
+# errors worth a line in the report wherever they happen (a failing test is not news)
+NOTABLE_ERRORS = {
+    "CellTimeoutError": "ran past the per-cell timeout (interrupted)",
+    "MemoryError": "MemoryError (the kernel's memory limit)",
+    "SystemExit": "SystemExit (sys.exit() in a notebook)",
+    "KeyboardInterrupt": "KeyboardInterrupt",
+    "RecursionError": "RecursionError",
+}
+
+KERNEL_ENV_KEEP = ("LANG", "LC_ALL", "TZ", "PYTHONWARNINGS", "TQDM_DISABLE")
 
 
 def kernel_env(home: Path, settings: dict, inherited: dict) -> dict:
@@ -107,7 +117,10 @@ class SandboxedExecute(Execute):
 
     max_output_chars = Integer(200_000, help="characters of output kept per cell").tag(config=True)
 
-    kernel_manager_class = Type(SandboxKernelManager, klass=AsyncKernelManager).tag(config=True)
+    def __init__(self, *args, **kwargs):
+        # nbgrader's Execute.__init__ forces AsyncKernelManager; ours goes first
+        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        super().__init__(*args, **kwargs)
 
     @default("kernel_name")
     def _kernel_name_default(self):
@@ -146,6 +159,9 @@ class SandboxedExecute(Execute):
             cell.outputs.append(_error(
                 "CheckerTampered", "a checker (numpy, numpy.testing or cnnlab) was replaced "
                 "while this test ran: no credit"))
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error" and o.get("ename") in NOTABLE_ERRORS:
+                self._record["events"].append(f"{key}: {NOTABLE_ERRORS[o['ename']]}")
         if self._truncated:
             self._record["events"].append(f"{key}: output over {self.max_output_chars} "
                                           "characters, truncated")

@@ -151,3 +151,25 @@ def scan_submission(sub_dir: Path, release_dir: Path) -> list[str]:
         ref = nbformat.read(str(ref_path), as_version=4)
         flags.extend(scan_notebook(nb, ref))
     return flags
+
+
+def strip_duplicate_ids(path: Path) -> int:
+    """Keep the first cell of each nbgrader grade id, turn later copies into plain cells (nbgrader
+    0.9's ``DeduplicateIds`` leaves them with half their metadata, which crashes
+    ``add_missing_cells``). Also strips nbgrader metadata without a grade id. Returns how many
+    cells it changed."""
+    nb = nbformat.read(str(path), as_version=4)
+    seen, changed = set(), 0
+    for c in nb.cells:
+        meta = c.get("metadata", {})
+        if "nbgrader" not in meta:
+            continue
+        gid = (meta.get("nbgrader") or {}).get("grade_id")
+        if not gid or gid in seen:
+            del meta["nbgrader"]
+            changed += 1
+        else:
+            seen.add(gid)
+    if changed:
+        nbformat.write(nb, str(path))
+    return changed

@@ -31,7 +31,7 @@ def grade_one(job: dict) -> dict:
 
     from . import execute
     from .course import Course
-    from .scan import scan_submission
+    from .scan import scan_submission, strip_duplicate_ids
 
     student, assignment = job["student"], job["assignment"]
     base = Path(job["stage"]) / student
@@ -78,6 +78,8 @@ def grade_one(job: dict) -> dict:
         "pid_file": str(Path(job["stage"]) / f"{student}.pids")}
 
     flags = scan_submission(sub, Path(job["release"]) / assignment)
+    for nb_path in sub.glob("*.ipynb"):
+        strip_duplicate_ids(nb_path)
     log_lines: list[str] = []
     handler = _ListHandler(log_lines)
     execute.EVENTS.clear()
@@ -95,8 +97,6 @@ def grade_one(job: dict) -> dict:
         flags.extend(rec["events"])
         if rec["died"]:
             flags.append(rec["died"])
-    flags.extend(line for line in log_lines if "Missing grade cell" in line
-                 or "exists multiple times" in line)
     cells = {}
     for rec in execute.EVENTS.values():
         cells.update(rec["cells"])
