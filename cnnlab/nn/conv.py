@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.nn import _checks
+from cnnlab.nn._workspace import scratch
 from cnnlab.nn.im2col import _col2im_T, _im2col_T
 from cnnlab.nn.pad import zero_pad
 
@@ -84,10 +85,12 @@ def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
     N = x.shape[0]
     K, C, F, _ = w.shape
     cols = _im2col_T(x, F, S, P, Ho, Wo)           # (C*F*F, N*H'*W')
-    out = w.reshape(K, C * F * F) @ cols           # (K, C*F*F) @ (C*F*F, N*H'*W') -> (K, N*H'*W')
-    out += b[:, None]                              # (K, 1) broadcast over the columns
-    # (K, N, H', W') -> (N, K, H', W'), one copy into PyTorch's layout
-    return np.ascontiguousarray(out.reshape(K, N, Ho, Wo).transpose(1, 0, 2, 3))
+    prod = scratch("prod", (K, N * Ho * Wo), x.dtype)
+    np.matmul(w.reshape(K, C * F * F), cols, out=prod)  # (K, C*F*F) @ (C*F*F, N*H'*W')
+    out = np.empty((N, K, Ho, Wo), dtype=x.dtype)
+    # (K, N*H'*W') -> (K, N, H', W') -> (N, K, H', W'), PyTorch's layout, plus the bias
+    np.add(prod.reshape(K, N, Ho, Wo).transpose(1, 0, 2, 3), b[:, None, None], out=out)
+    return out
 
 
 def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
@@ -120,11 +123,14 @@ def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
     x, w = x.astype(dt, copy=False), w.astype(dt, copy=False)
 
     # (N, K, H', W') -> (K, N, H', W') -> (K, N*H'*W'): the columns' order
-    dout_T = np.ascontiguousarray(dout.transpose(1, 0, 2, 3), dtype=dt).reshape(K, N * Ho * Wo)
+    dout_T = scratch("prod", (K, N, Ho, Wo), dt)
+    np.copyto(dout_T, dout.transpose(1, 0, 2, 3))
+    dout_T = dout_T.reshape(K, N * Ho * Wo)
     db = dout_T.sum(axis=1)                        # (K,)
     cols = _im2col_T(x, F, S, P, Ho, Wo)           # (C*F*F, N*H'*W')
-    dw = (dout_T @ cols.T).reshape(K, C, F, F)     # (K, N*H'*W') @ (N*H'*W', C*F*F) -> (K, C*F*F)
-    del cols
-    dcols = w.reshape(K, C * F * F).T @ dout_T     # (C*F*F, K) @ (K, N*H'*W') -> (C*F*F, N*H'*W')
+    # dw^T = cols @ dout_T^T: (C*F*F, N*H'*W') @ (N*H'*W', K) -> (C*F*F, K), BLAS's faster order
+    dw = np.ascontiguousarray((cols @ dout_T.T).T).reshape(K, C, F, F)
+    dcols = scratch("cols", (C * F * F, N * Ho * Wo), dt)   # cols no longer needed: reuse
+    np.matmul(w.reshape(K, C * F * F).T, dout_T, out=dcols)  # (C*F*F, K) @ (K, N*H'*W')
     dx = _col2im_T(dcols, (N, C, H, W), F, S, P, Ho, Wo)
     return dx, dw, db

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cnnlab.nn import _checks
+from cnnlab.nn._workspace import scratch
 from cnnlab.nn.pad import zero_pad
 
 
@@ -139,7 +140,8 @@ def _phases(x: np.ndarray, F, S, P, Ho, Wo) -> np.ndarray:
     N, C, H, W = x.shape
     Hq, rows = _phase_geometry(H, F, S, P, Ho)
     Wq, cols = _phase_geometry(W, F, S, P, Wo)
-    z = np.zeros((C, S, S, N, Hq, Wq), dtype=x.dtype)
+    z = scratch("phases", (C, S, S, N, Hq, Wq), x.dtype)
+    z.fill(0)
     x_cn = x.transpose(1, 0, 2, 3)                   # (C, N, H, W) view
     for a, (src_r, dst_r) in enumerate(rows):
         for b, (src_c, dst_c) in enumerate(cols):
@@ -147,13 +149,14 @@ def _phases(x: np.ndarray, F, S, P, Ho, Wo) -> np.ndarray:
     return z
 
 
-def _im2col_T(x: np.ndarray, F, S, P, Ho, Wo) -> np.ndarray:
+def _im2col_T(x: np.ndarray, F, S, P, Ho, Wo, role: str = "cols") -> np.ndarray:
     """``(N, C, H, W) -> cols_T: (C*F*F, N*H'*W')``, ``cols_T[(c, i, j), (n, h', w')] =
-    x_padded[n, c, h'*S + i, w'*S + j]``."""
+    x_padded[n, c, h'*S + i, w'*S + j]``, in the scratch buffer ``role`` (valid until the next
+    call with that role)."""
     N, C = x.shape[:2]
     z = _phases(x, F, S, P, Ho, Wo)
     zC, _, _, zN, zU, zV = z.strides
-    cols = np.empty((C, F, F, N, Ho, Wo), dtype=x.dtype)
+    cols = scratch(role, (C, F, F, N, Ho, Wo), x.dtype)
     for a in range(min(S, F)):
         for b in range(min(S, F)):
             nq_i, nq_j = len(range(a, F, S)), len(range(b, F, S))
@@ -169,7 +172,8 @@ def _col2im_T(cols_T: np.ndarray, x_shape, F, S, P, Ho, Wo) -> np.ndarray:
     N, C, H, W = x_shape
     Hq, rows = _phase_geometry(H, F, S, P, Ho)
     Wq, cols = _phase_geometry(W, F, S, P, Wo)
-    dz = np.zeros((C, S, S, N, Hq, Wq), dtype=cols_T.dtype)
+    dz = scratch("phases", (C, S, S, N, Hq, Wq), cols_T.dtype)
+    dz.fill(0)
     c6 = cols_T.reshape(C, F, F, N, Ho, Wo)
     for i in range(F):
         for j in range(F):

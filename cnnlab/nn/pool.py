@@ -71,15 +71,19 @@ def max_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     dout = dout.astype(dt, copy=False)
     out = max_pool2d(x, F, S)
     dx = np.zeros((N, C, H, W), dtype=dt)
-    taken = np.zeros(out.shape, dtype=bool)        # windows whose maximum was already found
-    for a in range(F):                             # offsets in row-major order: first max wins
-        for c in range(F):
-            at = (x[:, :, _rows(a, S, Ho), _rows(c, S, Wo)] == out) & ~taken
-            taken |= at
-            if F <= S:   # windows do not overlap: each input belongs to at most one window
-                dx[:, :, _rows(a, S, Ho), _rows(c, S, Wo)] = np.where(at, dout, 0)
-            else:
-                dx[:, :, _rows(a, S, Ho), _rows(c, S, Wo)] += np.where(at, dout, 0)
+    free = np.ones(out.shape, dtype=bool)          # windows whose maximum is still to be found
+    at = np.empty(out.shape, dtype=bool)
+    offsets = [(a, c) for a in range(F) for c in range(F)]   # row-major: the first maximum wins
+    for k, (a, c) in enumerate(offsets):
+        rows, cols = _rows(a, S, Ho), _rows(c, S, Wo)
+        np.equal(x[:, :, rows, cols], out, out=at)
+        at &= free
+        if k + 1 < len(offsets):
+            free ^= at
+        if F <= S:   # windows do not overlap: each input belongs to at most one window
+            np.multiply(dout, at, out=dx[:, :, rows, cols])
+        else:
+            dx[:, :, rows, cols] += dout * at
     return dx
 
 

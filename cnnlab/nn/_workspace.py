@@ -1,0 +1,38 @@
+"""Scratch buffers for the large temporaries of ``conv2d`` (the im2col columns and friends).
+
+A fresh 10-100 MB array is paid for again at every call: the kernel maps and zeroes its pages on
+first touch (about 30 ms for the 75 MB columns of a 64-channel 3x3 layer on 32 images here).
+Reusing one buffer per role makes that a one-time cost. Buffers never leave the function that
+asked for them (results are always fresh arrays), are kept per thread, and a request above
+``MAX_BYTES`` gets a plain ``np.empty``. ``clear()`` frees them.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+MAX_BYTES = 512 * 2**20
+_local = threading.local()
+
+
+def scratch(role: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array of ``shape``/``dtype``, reusing the buffer of ``role``.
+
+    The previous array handed out for the same ``role`` (in this thread) is overwritten.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes > MAX_BYTES:
+        return np.empty(shape, dtype=dtype)
+    buffers = _local.__dict__.setdefault("buffers", {})
+    buf = buffers.get(role)
+    if buf is None or buf.nbytes < nbytes:
+        buffers[role] = buf = np.empty(max(nbytes, 1), dtype=np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def clear() -> None:
+    """Free this thread's buffers."""
+    _local.__dict__.pop("buffers", None)
