@@ -1,0 +1,251 @@
+"""The nbgrader cycle, done by nbgrader itself, on every assignment in solutions/.
+
+- exercises/ equals a fresh `nbgrader generate_assignment` from solutions/ (nobody hand-edits it);
+- every solution notebook passes nbgrader's Validator (its Python API: the CLI exits 0 on failures);
+- one real `nbgrader autograde` per assignment, with a real gradebook, grades four students at once:
+  the solution (full marks), the untouched student notebook (zero, and the run does not crash), a
+  notebook with only its first part solved (exactly that part's points) and, for "from scratch"
+  exercises, a student who calls the reference (loses that exercise's points, told why).
+
+The course is copied to a temporary folder (nbgrader_config.py, solutions/), so the repository's
+grading/ folder is never touched. New assignments are picked up from solutions/ automatically; add
+a "cheat" for each new from-scratch exercise to CHEATS below.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ASSIGNMENTS = sorted(
+    p.name for p in (ROOT / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()
+)
+
+# assignment -> (solution cell to replace, the student's shortcut, test cells it must fail)
+CHEATS = {
+    "02_convolution": (
+        "conv2d_naive",
+        "import cnnlab.nn\n\ndef conv2d_naive(x, w, b):\n    return cnnlab.nn.conv2d(x, w, b)\n",
+        {"test_conv2d_naive"},
+    ),
+    "03_stride_padding": (
+        "conv2d",
+        "from cnnlab.nn import conv2d as reference_conv\n\n"
+        "def conv2d(x, w, b, stride=1, pad=0):\n"
+        "    return reference_conv(x, w, b, stride=stride, pad=pad)\n",
+        {"test_conv2d"},
+    ),
+    "04_one_by_one": (
+        "conv1x1",
+        "import torch\nimport torch.nn.functional as F\n\n"
+        "def conv1x1(x, w, b):\n"
+        "    t = torch.from_numpy\n"
+        "    return F.conv2d(t(x), t(w), t(b)).numpy()\n",
+        {"test_conv1x1"},
+    ),
+}
+
+
+def nbgrader(course: Path, *args: str) -> str:
+    """Run the nbgrader CLI in ``course``; fail with its output unless it exits 0."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(
+        [str(BIN / "nbgrader"), *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"nbgrader {' '.join(args)} exited {proc.returncode}:\n{output}"
+    return output
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """A copy of the course with exercises/ freshly generated from solutions/ by nbgrader."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(
+        ROOT / "solutions",
+        root / "solutions",
+        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+    )
+    nbgrader(root, "generate_assignment", "*", "--force")
+    return root
+
+
+def normalised(path: Path) -> dict:
+    """A notebook as JSON, without what may vary between two generations of the same source."""
+    nb = json.loads(path.read_text())
+    nb.get("metadata", {}).get("language_info", {}).pop("version", None)
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    return nb
+
+
+def test_every_assignment_has_its_exercise():
+    released = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
+    assert released == ASSIGNMENTS, "run `make release` and commit exercises/"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_exercises_equal_a_fresh_generation(course, assignment):
+    committed = ROOT / "exercises" / assignment
+    fresh = course / "exercises" / assignment
+    files = sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file())
+    assert sorted(
+        p.relative_to(committed).as_posix() for p in committed.rglob("*") if p.is_file()
+    ) == (files), "exercises/ is out of date: run `make release` and commit exercises/"
+    for name in files:
+        if name.endswith(".ipynb"):
+            assert normalised(committed / name) == normalised(fresh / name), (
+                f"exercises/{assignment}/{name} differs from a fresh generation: never edit it by "
+                "hand; run `make release` after changing solutions/"
+            )
+        else:
+            assert (committed / name).read_bytes() == (fresh / name).read_bytes()
+
+
+def test_student_copies_have_no_solutions_and_no_hidden_tests(course):
+    for assignment in ASSIGNMENTS:
+        text = (course / "exercises" / assignment / f"{assignment}.ipynb").read_text()
+        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            assert marker not in text, f"{assignment}: '{marker}' left in the student copy"
+        assert "raise NotImplementedError()" in text
+
+
+# -- helpers on notebooks ----------------------------------------------------------------------
+
+
+def grade_info(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def segments(nb) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """The solution cells in order, and for each the test cells that follow it, with points."""
+    order: list[str] = []
+    tests: dict[str, dict[str, float]] = {}
+    current = None
+    for cell in nb.cells:
+        info = grade_info(cell)
+        if info.get("solution") and cell.cell_type == "code":
+            current = info["grade_id"]
+            order.append(current)
+            tests.setdefault(current, {})
+        if info.get("grade"):
+            tests.setdefault(current, {})[info["grade_id"]] = float(info["points"])
+    return order, tests
+
+
+def with_cell(nb, grade_id: str, source: str):
+    """A copy of ``nb`` whose cell ``grade_id`` has the given source."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    matches = [c for c in nb.cells if grade_info(c).get("grade_id") == grade_id]
+    assert len(matches) == 1, f"no single cell with grade_id {grade_id!r}"
+    matches[0].source = source
+    return nb
+
+
+def submit(course: Path, student: str, assignment: str, nb) -> None:
+    folder = course / "grading" / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{assignment}.ipynb")
+
+
+def cell_errors(course: Path, student: str, assignment: str) -> dict[str, str]:
+    """grade_id -> the error text of each graded cell that failed in the autograded notebook."""
+    path = course / "grading" / "autograded" / student / assignment / f"{assignment}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    errors = {}
+    for cell in nb.cells:
+        if grade_info(cell).get("grade"):
+            texts = [
+                f"{o.get('ename')}: {o.get('evalue')}"
+                if o.output_type == "error"
+                else f"stderr: {o.get('text', '')}"
+                for o in cell.get("outputs", [])
+                if o.output_type == "error" or o.get("name") == "stderr"
+            ]
+            if texts:
+                errors[grade_info(cell)["grade_id"]] = " | ".join(texts)[:600]
+    return errors
+
+
+def scores(course: Path, assignment: str) -> dict[str, dict[str, float]]:
+    """student -> {grade_id: score} from nbgrader's gradebook."""
+    from nbgrader.api import Gradebook
+
+    result = {}
+    with Gradebook(f"sqlite:///{course / 'grading' / 'gradebook.db'}") as gb:
+        for submission in gb.assignment_submissions(assignment):
+            nb = gb.find_submission_notebook(assignment, assignment, submission.student_id)
+            result[submission.student_id] = {g.name: float(g.score) for g in nb.grades}
+    return result
+
+
+# -- the real cycle ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_autograde_scores_every_kind_of_student(course, assignment):
+    solution = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    release = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    order, tests = segments(solution)
+    points = {gid: p for part in tests.values() for gid, p in part.items()}
+    assert order and points, f"{assignment} has no solution cells or no graded test cells"
+    first = order[0]
+    first_source = next(c.source for c in solution.cells if grade_info(c).get("grade_id") == first)
+
+    submit(course, "solution", assignment, solution)
+    submit(course, "blank", assignment, release)
+    submit(course, "first_part", assignment, with_cell(release, first, first_source))
+    if assignment in CHEATS:
+        cell, shortcut, _ = CHEATS[assignment]
+        submit(course, "cheat", assignment, with_cell(solution, cell, shortcut))
+
+    nbgrader(course, "autograde", assignment, "--force")
+    got = scores(course, assignment)
+    total = sum(points.values())
+
+    def report(student):
+        errors = cell_errors(course, student, assignment)
+        return f"{student}: scores {got[student]}, failed cells {errors}"
+
+    assert sum(got["solution"].values()) == total, report("solution")
+    assert sum(got["blank"].values()) == 0, report("blank")
+    want = {gid: (p if gid in tests[first] else 0.0) for gid, p in points.items()}
+    assert got["first_part"] == want, report("first_part")
+    if assignment in CHEATS:
+        _, _, lost = CHEATS[assignment]
+        want = {gid: (0.0 if gid in lost else p) for gid, p in points.items()}
+        assert got["cheat"] == want, report("cheat")
+        errors = cell_errors(course, "cheat", assignment)
+        assert all("from scratch" in errors[gid] for gid in lost), errors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_passes_the_validator(assignment, tmp_path, monkeypatch):
+    from nbgrader.validator import Validator
+
+    # the environment nbgrader_config.py gives graded kernels
+    for key, value in {
+        "PYTHONWARNINGS": "ignore",
+        "TQDM_DISABLE": "1",
+        "MPLBACKEND": "Agg",
+    }.items():
+        monkeypatch.setenv(key, value)
+    shutil.copytree(ROOT / "solutions" / assignment, tmp_path / assignment)
+    result = Validator().validate(str(tmp_path / assignment / f"{assignment}.ipynb"))
+    assert result == {}, json.dumps(result, indent=1)[:3000]
