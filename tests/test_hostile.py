@@ -68,6 +68,7 @@ def hostile_notebooks(course, secret_paths):
     dup = copy.deepcopy(ok)
     i = dup.cells.index(_cell(dup, "test_square"))
     dup.cells.insert(i, copy.deepcopy(dup.cells[i]))
+    dup.cells[i].id = "pasted-copy"  # Jupyter gives a pasted cell a new id, not a new grade id
     add("duplicated", dup, 5)
     # monkeypatching the checker in the answer cell: restored before the test runs
     add("patchcell", _with(ok, cube="np.allclose = lambda *a, **k: True\n"
@@ -161,7 +162,7 @@ def test_honest_students_untouched_and_files_safe(batch, tmp_path):
     ("edited", "edited test cell test_cube"),
     ("duplicated", "duplicated cell test_square"),
     ("patchcell", "replaces np.allclose"),
-    ("patchcall", "replaced during this cell"),
+    ("patchcall", "replaced checkers during this cell"),
     ("reference", "reference package"),
     ("snoop", "reading"),
     ("snoop", "writing"),
