@@ -16,6 +16,13 @@ from hypothesis import strategies as st
 from cnnlab.gradcheck import numerical_gradient, rel_error
 from cnnlab.nn import conv2d, conv2d_backward, conv2d_naive
 
+
+def close(a, b):
+    """Sweeps compare elementwise with rtol 1e-9 plus atol 1e-12: a random entry that happens to be
+    near zero would make a max-relative-error check flaky (its 1e-16 rounding reads as large)."""
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
 TOL_TORCH = 1e-9
 TOL_NUM = 1e-6
 SWEEP = settings(max_examples=30, deadline=None)
@@ -97,8 +104,8 @@ def test_sweep_forward_matches_torch_and_naive(case):
     ref = torch_conv(x, w, b, S, P)
     out = conv2d(x, w, b, S, P)
     assert out.shape == shape == ref.shape
-    assert rel_error(out, ref) < TOL_TORCH
-    assert rel_error(conv2d_naive(x, w, b, S, P), out) < TOL_TORCH
+    close(out, ref)
+    close(conv2d_naive(x, w, b, S, P), out)
 
 
 @SWEEP
@@ -108,19 +115,24 @@ def test_sweep_backward_matches_autograd(case):
     dout = rng.normal(size=shape)
     _, dx_t, dw_t, db_t = torch_conv(x, w, b, S, P, dout)
     dx, dw, db = conv2d_backward(dout, x, w, S, P)
-    assert rel_error(dx, dx_t) < TOL_TORCH
-    assert rel_error(dw, dw_t) < TOL_TORCH
-    assert rel_error(db, db_t) < TOL_TORCH
+    close(dx, dx_t)
+    close(dw, dw_t)
+    close(db, db_t)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(conv_case(max_f=3))
 def test_sweep_backward_matches_numerical_gradient(case):
+    """Elementwise rel_error is fragile on random sweeps: a gradient entry that happens to be a
+    near-zero sum (say 1e-5) against the ~1e-10 error of central differences reads as 1e-5.
+    So: relative tolerance 1e-6 plus an absolute 1e-8 (h = 1e-5 truncation and rounding)."""
     x, w, b, S, P, shape, rng = case
     dout = rng.normal(size=shape)
     dx, dw, _ = conv2d_backward(dout, x, w, S, P)
-    assert rel_error(dx, numerical_gradient(lambda v: conv2d(v, w, b, S, P), x, dout)) < TOL_NUM
-    assert rel_error(dw, numerical_gradient(lambda v: conv2d(x, v, b, S, P), w, dout)) < TOL_NUM
+    num_dx = numerical_gradient(lambda v: conv2d(v, w, b, S, P), x, dout)
+    num_dw = numerical_gradient(lambda v: conv2d(x, v, b, S, P), w, dout)
+    np.testing.assert_allclose(dx, num_dx, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dw, num_dw, rtol=1e-6, atol=1e-8)
 
 
 @SWEEP
@@ -135,7 +147,7 @@ def test_sweep_raises_exactly_when_the_filter_does_not_fit(H, W, F, S, P):
     x, w, b = rng.normal(size=(1, 2, H, W)), rng.normal(size=(2, 2, F, F)), rng.normal(size=2)
     fits = all(n + 2 * P >= F and (n + 2 * P - F) % S == 0 for n in (H, W))
     if fits:
-        assert rel_error(conv2d(x, w, b, S, P), torch_conv(x, w, b, S, P)) < TOL_TORCH
+        close(conv2d(x, w, b, S, P), torch_conv(x, w, b, S, P))
         conv2d_backward(np.ones((1, 2, (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1)),
                         x, w, S, P)
     else:
