@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-MAX_BYTES = 512 * 2**20
+MAX_BYTES = 128 * 2**20
 _local = threading.local()
 
 
