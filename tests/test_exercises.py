@@ -3,7 +3,8 @@
 - exercises/ equals a fresh `nbgrader generate_assignment` from solutions/ (nobody hand-edits it);
 - every solution notebook passes nbgrader's Validator (its Python API: the CLI exits 0 on failures);
 - one real `nbgrader autograde` per assignment, with a real gradebook, grades four students at once:
-  the solution (full marks), the untouched student notebook (zero, and the run does not crash), a
+  the solution with a test cell deleted (full marks: autograde puts the cell back), the untouched
+  student notebook with a test cell emptied (zero, and the run does not crash), a
   notebook with only its first part solved (exactly that part's points) and, for "from scratch"
   exercises, a student who calls the reference (loses that exercise's points, told why).
 
@@ -156,6 +157,13 @@ def with_cell(nb, grade_id: str, source: str):
     return nb
 
 
+def without_cell(nb, grade_id: str):
+    """A copy of ``nb`` without its cell ``grade_id``."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb.cells = [c for c in nb.cells if grade_info(c).get("grade_id") != grade_id]
+    return nb
+
+
 def submit(course: Path, student: str, assignment: str, nb) -> None:
     folder = course / "grading" / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
@@ -207,8 +215,16 @@ def test_autograde_scores_every_kind_of_student(course, assignment):
     first = order[0]
     first_source = next(c.source for c in solution.cells if grade_info(c).get("grade_id") == first)
 
-    submit(course, "solution", assignment, solution)
-    submit(course, "blank", assignment, release)
+    # the solution, minus its last test cell: autograde must put the cell back (add_missing_cells)
+    last_test = [c for c in solution.cells if grade_info(c).get("grade")][-1]
+    submit(
+        course, "solution", assignment, without_cell(solution, grade_info(last_test)["grade_id"])
+    )
+    # the untouched notebook, except that its first test cell is emptied: autograde restores it
+    first_test = next(c for c in release.cells if grade_info(c).get("grade"))
+    submit(
+        course, "blank", assignment, with_cell(release, grade_info(first_test)["grade_id"], "pass")
+    )
     submit(course, "first_part", assignment, with_cell(release, first, first_source))
     if assignment in CHEATS:
         cell, shortcut, _ = CHEATS[assignment]
