@@ -9,12 +9,13 @@ test_square_hidden 2) and ``cube`` (test_cube 2, compared with ``np.allclose``),
 from __future__ import annotations
 
 import copy
+import csv
 import zipfile
 
 import nbformat
 import pytest
 
-from cnnlab.instructor import autograde, collect, demo, release
+from cnnlab.instructor import autograde, collect, demo, export, release, report
 from cnnlab.instructor.course import Course
 from cnnlab.instructor.notebooks import nbg
 
@@ -117,8 +118,10 @@ def batch(tmp_path_factory):
     ada_before = other.read_bytes()
     state = autograde.autograde(course, "toy", jobs=2, log=print,
                                 limits=autograde.Limits(timeout=10, mem_mb=2048))
+    grades_csv, _ = export.export(course, "toy", log=lambda *a: None)
+    page = report.report(course, "toy", log=lambda *a: None)
     return {"course": course, "cases": cases, "collect": res, "state": state,
-            "ada_before": ada_before, "other": other}
+            "ada_before": ada_before, "other": other, "csv": grades_csv, "report": page}
 
 
 def test_every_student_scores_what_they_deserve(batch):
@@ -175,6 +178,20 @@ def test_honest_students_untouched_and_files_safe(batch, tmp_path):
 def test_flagged_with_reason(batch, student, reason):
     flags = " | ".join(batch["state"][student]["flags"]).lower()
     assert reason in flags, flags
+
+
+def test_export_and_report_show_every_case(batch):
+    with open(batch["csv"]) as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    assert {s: float(r["score"]) for s, r in rows.items()} == {
+        s: float(case[2]) for s, case in batch["cases"].items()}
+    page = batch["report"].read_text()
+    flagged = page.split('id="flagged"')[1]
+    for student in batch["cases"]:
+        is_flagged = f"<td>{student}</td>" in flagged
+        assert is_flagged == (student not in ("ada", "grace")), student
+        assert bool(rows[student]["flags"]) == is_flagged, student
+    assert "final version (2).ipynb" in flagged  # the unplaced files table
 
 
 def test_unplaceable_files_reported(batch):

@@ -29,6 +29,7 @@ def _figures(rows, cells, state):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figs = {}
     scores = [r["score"] / r["max_score"] * 100 for r in rows if r["max_score"]]
@@ -36,6 +37,7 @@ def _figures(rows, cells, state):
     ax.hist(scores, bins=[i * 10 for i in range(11)], color="#4c72b0", edgecolor="white")
     ax.set(xlabel="score (% of the maximum)", ylabel="students",
            title=f"Score distribution ({len(scores)} students)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     figs["scores"] = _png(fig)
     plt.close(fig)
 
