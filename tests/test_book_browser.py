@@ -1,0 +1,241 @@
+"""The built book in a real browser: every TOC page opened in Debian's Chromium through Playwright.
+
+Needs the book built first (`make book`; `make test` does it). Serves `_build/html` on a localhost
+port and fails on a console error, an uncaught page error, a failed request, an HTTP error, or any
+request to another host (the book must work offline). Checks that formulas were typeset by the local
+MathJax, images loaded, the filter animation's player works, and the "next" links walk through every
+chapter. A full-page screenshot of every page goes to `_build/screenshots/` for review.
+"""
+
+import functools
+import http.server
+import re
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def _toc_pages():
+    """The TOC's documents in reading order, as paths of their HTML pages."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part["chapters"]]
+    files += [c["file"] for c in toc.get("chapters", [])]
+    return [f"{f}.html" for f in files]
+
+
+PAGES = _toc_pages()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not (HTML / PAGES[0]).is_file():
+        pytest.fail(
+            f"the book is not built: {HTML / PAGES[0]} is missing. Run `make book` first "
+            "(`make test` builds it before running the tests)."
+        )
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (Debian's chromium package)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def screenshots_dir():
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    return SHOTS
+
+
+class PageProblems:
+    """Everything that went wrong while one page loaded."""
+
+    def __init__(self, page):
+        self.console, self.errors, self.failed, self.remote, self.http = [], [], [], [], []
+        page.on("console", lambda m: self.console.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
+        page.on("response", self._response)
+
+        def route(route):
+            url = route.request.url
+            host = urlparse(url).hostname
+            if urlparse(url).scheme in ("http", "https") and host not in LOCAL_HOSTS:
+                self.remote.append(url)
+                route.abort()  # never reach the network, but remember that the page asked
+            else:
+                route.continue_()
+
+        page.route("**/*", route)
+
+    def _response(self, response):
+        if response.status >= 400:
+            self.http.append(f"{response.status} {response.url}")
+
+    def report(self):
+        out = []
+        for name in ("console", "errors", "failed", "http", "remote"):
+            out += [f"{name}: {item}" for item in getattr(self, name)]
+        return out
+
+
+def _open(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = PageProblems(page)
+    page.goto(url, wait_until="load")
+    return page, problems
+
+
+def _wait_for_mathjax(page):
+    """Resolve once MathJax (if the page loads it) has typeset everything."""
+    page.wait_for_function(
+        "() => !document.querySelector('script[src*=mathjax]')"
+        " || (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise)"
+    )
+    page.evaluate(
+        "() => window.MathJax && window.MathJax.startup"
+        " ? window.MathJax.startup.promise.then(() => true) : true"
+    )
+
+
+def _load_all_images(page):
+    page.evaluate("() => document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; })")
+    page.wait_for_function(
+        "() => Array.from(document.images).every(i => i.complete)", timeout=20_000
+    )
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_offline_and_renders(server, browser, path):
+    page, problems = _open(browser, f"{server}/{path}")
+    try:
+        _wait_for_mathjax(page)
+        _load_all_images(page)
+
+        math = page.evaluate(
+            """() => {
+                const nodes = Array.from(document.querySelectorAll('span.math, div.math'));
+                return {total: nodes.length,
+                        untypeset: nodes.filter(n => !n.querySelector('mjx-container'))
+                                        .map(n => n.textContent.slice(0, 80))};
+            }"""
+        )
+        assert not math["untypeset"], f"{path}: formulas left untypeset: {math['untypeset']}"
+        if math["total"]:
+            assert page.locator("mjx-container svg").count() >= math["total"], path
+        prose = page.evaluate(
+            """() => Array.from(document.querySelectorAll('article p, article li, article td,'
+                                                          + ' article figcaption'))
+                         .filter(e => !e.closest('pre, code, .highlight'))
+                         .map(e => e.innerText).join('\\n')"""
+        )
+        raw = re.findall(r"\$\$|\\\(|\\\[|\{glue[:\w]*\}|\{cite\}|\{exercise\}|\{doc\}", prose)
+        assert not raw, f"{path}: unrendered markup left in the text: {sorted(set(raw))}"
+        assert "<Figure size" not in page.content(), f"{path}: a figure glued as text, not image"
+
+        broken = page.evaluate(
+            "() => Array.from(document.images).filter(i => !(i.naturalWidth > 0))"
+            ".map(i => i.getAttribute('src').slice(0, 80))"
+        )
+        assert not broken, f"{path}: images that did not load: {broken}"
+
+        page.screenshot(path=str(SHOTS / (Path(path).stem + ".png")), full_page=True)
+        assert not problems.report(), f"{path}: " + "; ".join(problems.report())
+    finally:
+        page.close()
+
+
+def test_the_filter_animation_plays(server, browser):
+    """The matplotlib JS player of chapter 2 steps and plays in the static page."""
+    page, problems = _open(browser, f"{server}/book/02-convolution-layer.html")
+    try:
+        anim = page.locator("div.animation")
+        assert anim.count() >= 1, "no animation player (div.animation) on the convolution page"
+        slider = anim.first.locator("input.anim-slider")
+        img = anim.first.locator("img")
+        frames = int(slider.get_attribute("max")) + 1
+        assert frames > 2, f"the animation has only {frames} frame(s)"
+        first_src = img.get_attribute("src")
+        assert first_src and first_src.startswith("data:image/"), "no first frame shown"
+        assert img.evaluate("i => i.naturalWidth") > 0
+
+        anim.first.locator("button[title='Next frame']").click()
+        assert slider.input_value() == "1", "'Next frame' did not advance the animation"
+        assert img.get_attribute("src") != first_src, "the frame image did not change"
+
+        anim.first.locator("button[title='Play']").click()
+        page.wait_for_function(
+            "s => parseInt(s.value) >= 3", arg=slider.element_handle(), timeout=10_000
+        )
+        anim.first.locator("button[title='Pause']").click()
+        icons = anim.first.locator("button svg, button i")
+        assert icons.count() >= 9, "the player's buttons have no icons"
+        assert not problems.report(), "; ".join(problems.report())
+    finally:
+        page.close()
+
+
+def test_navigation_reaches_every_chapter(server, browser):
+    """From the home page, the sidebar links every TOC page and 'next' walks them in order."""
+    page, problems = _open(browser, f"{server}/index.html")
+    try:
+        page.wait_for_url(re.compile(re.escape(PAGES[0]) + "$"))  # index.html redirects to the root
+        sidebar = {
+            urlparse(page.evaluate("a => a.href", a)).path.lstrip("/")
+            for a in page.locator("nav.bd-docs-nav a.reference.internal").element_handles()
+        }
+        missing = [p for p in PAGES[1:] if p not in sidebar]
+        assert not missing, f"the sidebar does not link {missing}"
+
+        visited = [urlparse(page.url).path.lstrip("/")]
+        for _ in range(len(PAGES) + 2):
+            nxt = page.locator("a.right-next")
+            if nxt.count() == 0:
+                break
+            nxt.first.click()
+            page.wait_for_load_state("load")
+            visited.append(urlparse(page.url).path.lstrip("/"))
+        assert visited == PAGES, f"'next' links walk {visited}, the TOC is {PAGES}"
+        assert not problems.report(), "; ".join(problems.report())
+    finally:
+        page.close()
