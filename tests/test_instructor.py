@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import csv
+import html
 import json
+import re
 import sqlite3
 import zipfile
 
@@ -17,7 +19,7 @@ import pytest
 
 from cnnlab.cli import main
 from cnnlab.instructor import autograde, collect, demo, release
-from cnnlab.instructor.course import Course
+from cnnlab.instructor.course import Course, find_course_root
 from cnnlab.instructor.feedback import PLACEHOLDER, HideHiddenTests
 from cnnlab.instructor.notebooks import nbg, strip_hidden_tests
 from cnnlab.instructor.sandbox_kernel import Policy
@@ -168,6 +170,11 @@ def cycle(tmp_path_factory):
     return course, first
 
 
+def _page_text(path):
+    """The text of an HTML page without tags (code is split into highlighting spans)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
 def _db_rows(course):
     con = sqlite3.connect(course.db_path)
     try:
@@ -203,9 +210,10 @@ def test_feedback_hides_hidden_tests(cycle):
     # the marker is in the autograded notebooks (nbgrader restored the hidden test) ...
     assert demo.HIDDEN_MARKER in (course.autograded / "alan" / "toy" / "toy.ipynb").read_text()
     for p in pages:  # ... and in no feedback page
-        html = p.read_text()
-        assert demo.HIDDEN_MARKER not in html
-        assert "hidden tests (not shown)" in html
+        text = _page_text(p)
+        assert demo.HIDDEN_MARKER not in text
+        assert "hidden tests (not shown)" in text
+        assert "assert square(-2) == 4" in text  # the visible test is shown
 
 
 @pytest.mark.slow
@@ -252,3 +260,43 @@ def test_stuck_submission_is_killed_at_its_deadline(tmp_path):
     assert state["stuck"]["status"] == "failed" and state["stuck"]["score"] == 0
     assert any("grading stopped after 25 s" in f for f in state["stuck"]["flags"])
     assert state["ada"]["score"] == state["zoe"]["score"] == 5
+
+
+# ------------------------------------------------------------------ a real course assignment
+
+REAL = "01_fc_vs_conv"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (Course.load(find_course_root(__file__)).source / REAL).is_dir(),
+                    reason=f"solutions/{REAL} not written yet")
+def test_real_assignment_cycle(tmp_path):
+    """The demo on the course's first assignment: the correct submission gets every point in the
+    sandbox, the blank one none, nobody is flagged but the broken file, and no line of a hidden
+    test reaches the feedback."""
+    root = demo.run_demo(REAL, tmp_path / "demo", jobs=2, log=lambda *a: None,
+                         course_root=find_course_root(__file__))
+    course = Course.load(root)
+    state = json.loads((course.state_dir(REAL) / "autograde.json").read_text())
+    assert state["ada"]["score"] == state["ada"]["max_score"] > 0
+    assert state["alan"]["score"] == 0
+    assert 0 <= state["grace"]["score"] <= state["ada"]["score"]
+    assert {s for s, v in state.items() if v["flags"]} == {"broken"}
+    src = nbformat.read(str(course.source / REAL / f"{REAL}.ipynb"), 4)
+    hidden = []
+    for c in src.cells:
+        inside = False
+        for line in c.source.split("\n"):
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) > 15:
+                hidden.append(line.strip())
+    assert hidden, "the assignment has hidden tests"
+    pages = list(course.feedback.glob(f"*/{REAL}/*.html"))
+    assert len(pages) == 3
+    for page in pages:
+        text = _page_text(page)
+        leaked = [h for h in hidden if h in text]
+        assert not leaked, (page, leaked[:3])
