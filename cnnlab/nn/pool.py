@@ -55,7 +55,8 @@ def max_pool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
 def max_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     """Gradient of max pooling: each window's upstream gradient goes to its maximum.
 
-    Ties go to the first maximum in row-major order, as in PyTorch.
+    Ties go to the first maximum in row-major order, as in PyTorch (a window holding a NaN gets
+    no gradient).
 
     Args:
         dout: ``(N, C, H', W')``. x: ``(N, C, H, W)`` the forward input. size, stride: as forward.
@@ -70,17 +71,19 @@ def max_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     dt = _checks.float_dtype(dout, x)
     dout = dout.astype(dt, copy=False)
     out = max_pool2d(x, F, S)
-    dx = np.zeros((N, C, H, W), dtype=dt)
-    free = np.ones(out.shape, dtype=bool)          # windows whose maximum is still to be found
+    tiles = F == S                                 # windows tile x exactly: every input in one
+    dx = np.empty((N, C, H, W), dtype=dt) if tiles else np.zeros((N, C, H, W), dtype=dt)
+    free = np.ones(out.shape, dtype=bool)          # windows whose maximum is still unclaimed
     at = np.empty(out.shape, dtype=bool)
     offsets = [(a, c) for a in range(F) for c in range(F)]   # row-major: the first maximum wins
     for k, (a, c) in enumerate(offsets):
         rows, cols = _rows(a, S, Ho), _rows(c, S, Wo)
         np.equal(x[:, :, rows, cols], out, out=at)
-        at &= free
+        if k:
+            at &= free
         if k + 1 < len(offsets):
             free ^= at
-        if F <= S:   # windows do not overlap: each input belongs to at most one window
+        if F <= S:   # windows do not overlap: each input gets at most one window's gradient
             np.multiply(dout, at, out=dx[:, :, rows, cols])
         else:
             dx[:, :, rows, cols] += dout * at
