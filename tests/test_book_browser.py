@@ -145,6 +145,24 @@ def _load_all_images(page):
     )
 
 
+REMOTE_ASSET = re.compile(
+    r"""<(?:script|img|iframe|source|video|audio)\b[^>]*\bsrc=["'](?:https?:)?//"""
+    r"""|<link\b(?=[^>]*\brel=["'](?:stylesheet|preload|modulepreload|icon)["'])[^>]*\bhref=["'](?:https?:)?//"""
+    r"""|@import\s+(?:url\()?["']?(?:https?:)?//""",
+    re.I,
+)
+
+
+def test_no_page_links_a_remote_asset(server):
+    """Every built HTML file (TOC or not): no script, style, image or font from another host."""
+    offenders = {}
+    for page in sorted(HTML.rglob("*.html")):
+        hits = REMOTE_ASSET.findall(page.read_text(encoding="utf-8", errors="replace"))
+        if hits:
+            offenders[str(page.relative_to(HTML))] = hits[:3]
+    assert not offenders, f"pages that would load remote assets: {offenders}"
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_page_loads_offline_and_renders(server, browser, path):
     page, problems = _open(browser, f"{server}/{path}")
