@@ -51,6 +51,36 @@ CHEATS = {
         "    return F.conv2d(t(x), t(w), t(b)).numpy()\n",
         {"test_conv1x1"},
     ),
+    "05_pooling": (
+        "avg_pool",
+        "import cnnlab.nn\n\n"
+        "def avg_pool_forward(x, size=2, stride=2):\n"
+        "    return cnnlab.nn.avg_pool2d(x, size=size, stride=stride)\n\n"
+        "def avg_pool_backward(dout, x, size=2, stride=2):\n"
+        "    return cnnlab.nn.avg_pool2d_backward(dout, x, size=size, stride=stride)\n",
+        {"test_avg_pool_forward", "test_avg_pool_backward"},
+    ),
+    "06_conv_backward": (
+        "conv_backward",
+        "from cnnlab import nn as reference_layers\n\n"
+        "def conv_backward(dout, x, w, stride=1, pad=0):\n"
+        "    return reference_layers.conv2d_backward(dout, x, w, stride=stride, pad=pad)\n",
+        {"test_conv_backward_db", "test_conv_backward_dw", "test_conv_backward_dx"},
+    ),
+    "07_im2col": (
+        "conv_im2col",
+        "import cnnlab.nn\n\n"
+        "def conv_im2col(x, w, b, stride=1, pad=0):\n"
+        "    return cnnlab.nn.conv2d(x, w, b, stride=stride, pad=pad)\n",
+        {"test_conv_im2col"},
+    ),
+    "08_architectures": (
+        "basic_block",
+        "from cnnlab.models import BasicBlock as ReferenceBlock\n\n"
+        "class BasicBlock(ReferenceBlock):\n"
+        "    pass\n",
+        {"test_basic_block_shapes", "test_basic_block_behaviour"},
+    ),
 }
 
 
