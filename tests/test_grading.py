@@ -298,6 +298,33 @@ def test_a_reference_reached_dynamically_is_caught_even_if_the_error_is_swallowe
         check_from_scratch(ns["conv"], X, W, B)  # ...but the call is recorded
 
 
+def test_a_class_that_subclasses_the_reference_is_caught():
+    ns = notebook(
+        """
+        import torch
+        from cnnlab.models import BasicBlock as Reference
+
+        class Block(Reference):
+            pass
+
+        class Honest(torch.nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.conv = torch.nn.Conv2d(c, c, 3, padding=1)
+
+            def forward(self, x):
+                return self.conv(x)
+        """
+    )
+    assert static_violations(ns["Block"], forbid=("cnnlab",)) == [
+        "your Block subclasses cnnlab.models.resnet.BasicBlock"
+    ]
+    with pytest.raises(FromScratchError, match="cnnlab.models.resnet"):
+        check_from_scratch(ns["Block"], 4, 4, forbid=("cnnlab",), static=False)
+    block = check_from_scratch(ns["Honest"], 4, forbid=("cnnlab",))
+    assert sum(p.numel() for p in block.parameters()) == 4 * 4 * 9 + 4
+
+
 def test_allow_and_forbid_choose_what_is_fair():
     ns = notebook(
         """

@@ -266,6 +266,20 @@ def _static(func, rules: _Rules, found: list[str], seen: set) -> None:
     name = getattr(func, "__name__", "function")
     where = f"your {name}"
 
+    if isinstance(func, type):  # a class written in the notebook: its bases and its methods
+        for base in func.__mro__[1:]:
+            bad = rules.forbidden_name(base)
+            if bad:
+                found.append(f"{where} subclasses {bad}")
+                break
+        for member in vars(func).values():
+            member = getattr(member, "__func__", member)  # staticmethod / classmethod
+            if isinstance(member, property):
+                member = member.fget
+            if _is_student_function(member):
+                _static(member, rules, found, seen)
+        return
+
     # defaults, keyword defaults and closure cells hold objects directly
     held = list(getattr(func, "__defaults__", None) or ())
     held += list((getattr(func, "__kwdefaults__", None) or {}).values())
@@ -332,7 +346,9 @@ def _static(func, rules: _Rules, found: list[str], seen: set) -> None:
 
 
 def _is_student_function(obj) -> bool:
-    """A function written in the notebook (or a test file), not in an installed package."""
+    """A function (or class) written in the notebook, not in an installed package."""
+    if isinstance(obj, type):
+        return getattr(obj, "__module__", None) == "__main__"
     if not isinstance(obj, types.FunctionType):
         return False
     module = getattr(obj, "__module__", "") or ""
