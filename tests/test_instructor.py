@@ -98,6 +98,19 @@ def test_scan_notebook_finds_edits_deletions_duplicates_and_tampering():
         assert expected in flags, flags
 
 
+def test_scan_ignores_code_the_course_provides():
+    """A plain (ungraded) cell of the released notebook that imports cnnlab is not the
+    student's doing; the same import typed into an answer is."""
+    _, rel = _nbs()
+    rel.cells.insert(2, nbformat.v4.new_code_cell("from cnnlab import train"))
+    assert scan_notebook(rel, rel) == []
+    nb = copy.deepcopy(rel)
+    nb.cells.append(nbformat.v4.new_code_cell("from cnnlab import train"))
+    assert scan_notebook(nb, rel) == []  # identical to the provided cell
+    next(c for c in nb.cells if nbg(c).get("grade_id") == "square").source = "import cnnlab.nn"
+    assert any("reference package" in f for f in scan_notebook(nb, rel))
+
+
 def test_scan_reports_syntax_error():
     _, rel = _nbs()
     nb = copy.deepcopy(rel)

@@ -120,9 +120,10 @@ def scan_notebook(nb, release_nb) -> list[str]:
         if gid not in ref:
             flags.append(f"cell with unknown grade id {gid!r}")
     answers = []
+    provided = {c.source.strip() for c in release_nb.cells if c.cell_type == "code"}
     for i, c in enumerate(nb.cells):
-        if c.cell_type != "code":
-            continue
+        if c.cell_type != "code" or c.source.strip() in provided:
+            continue  # code the course itself gave (unchanged) is not the student's
         gid = nbg(c).get("grade_id")
         if gid in ref and not is_solution_cell(ref[gid]):
             continue  # test and read-only cells are replaced by the gradebook's copy
