@@ -1,6 +1,7 @@
 """Speed of cnnlab's NumPy convolution and max pooling against PyTorch's CPU kernels.
 
-    .venv/bin/python benchmarks/bench_conv.py            # about a minute on 2 cores
+    .venv/bin/python benchmarks/bench_conv.py              # about a minute on 2 cores
+    .venv/bin/python benchmarks/bench_conv.py --threads 1  # both libraries single-threaded
 
 Prints a Markdown table: for each of issue 2's shapes, the best-of-R wall time of our forward and
 backward and PyTorch's (forward under no_grad; backward = autograd's backward alone, on a retained
@@ -9,6 +10,11 @@ graph), the ratio ours/torch (target: forward <= 1.5, backward <= 2), and the sp
 number of threads: torch.set_num_threads(the number of threads of NumPy's BLAS, via threadpoolctl).
 Timings alternate between the two libraries in every round, so load from other processes hits
 both alike. float32, the dtype PyTorch trains in. Every result is checked against torch first.
+The fwd+bwd column compares the sum: PyTorch's pooling backward reuses the indices its forward
+saved, while ``max_pool2d_backward(dout, x)`` finds the maxima again from x.
+
+On a loaded machine multi-threaded GEMMs stall whenever one of their threads is descheduled, so
+two-thread timings swing by 10x from run to run; ``--threads 1`` is far steadier.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as TF
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from cnnlab.nn import conv2d, conv2d_backward, conv2d_naive, max_pool2d, max_pool2d_backward
 
@@ -37,7 +43,7 @@ POOL_SHAPE = (64, 32, 32, 32)  # max pooling 2x2, stride 2
 
 
 def blas_threads() -> int:
-    """Threads of NumPy's BLAS (OpenBLAS here)."""
+    """Threads of NumPy's BLAS (OpenBLAS here), as threadpoolctl reports them now."""
     for pool in threadpool_info():
         if pool["user_api"] == "blas" and "numpy" in pool["filepath"]:
             return int(pool["num_threads"])
@@ -142,11 +148,12 @@ def bench_pool(shape, repeats, rng):
 def row(name, t, speedup=None) -> str:
     ms = {k: v * 1e3 for k, v in t.items()}
     rf, rb = t["ours_fwd"] / t["torch_fwd"], t["ours_bwd"] / t["torch_bwd"]
+    rs = (t["ours_fwd"] + t["ours_bwd"]) / (t["torch_fwd"] + t["torch_bwd"])
     ok = "yes" if rf <= 1.5 and rb <= 2.0 else "**no**"
     su = f"{speedup:,.0f}x" if speedup else "-"
     return (
         f"| {name} | {ms['ours_fwd']:.1f} | {ms['torch_fwd']:.1f} | {rf:.2f} | {ms['ours_bwd']:.1f}"
-        f" | {ms['torch_bwd']:.1f} | {rb:.2f} | {ok} | {su} |"
+        f" | {ms['torch_bwd']:.1f} | {rb:.2f} | {rs:.2f} | {ok} | {su} |"
     )
 
 
@@ -154,15 +161,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7,
                         help="at least this many timed rounds per shape (best kept)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both libraries (default: NumPy's BLAS threads)")
     args = parser.parse_args()
+    if args.threads is not None:
+        threadpool_limits(limits=args.threads, user_api="blas")
     threads = blas_threads()
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     print(f"numpy {np.__version__} (BLAS threads: {threads}), torch {torch.__version__}"
           f" (threads: {torch.get_num_threads()}), float32, best of >= {args.repeats} rounds\n")
     print("| shape | fwd ours ms | fwd torch ms | fwd ratio | bwd ours ms | bwd torch ms"
-          " | bwd ratio | on target | conv2d vs naive |")
-    print("|---|---:|---:|---:|---:|---:|---:|:-:|---:|")
+          " | bwd ratio | fwd+bwd ratio | on target | conv2d vs naive |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|")
     for x_shape, w_shape, S, P in CONV_SHAPES:
         t, speedup = bench_conv(x_shape, w_shape, S, P, args.repeats, rng)
         name = f"conv x {x_shape} w {w_shape} S{S} P{P}".replace(" (", "(")
