@@ -19,12 +19,13 @@ and the loss is softmax + cross-entropy (:func:`cnnlab.nn.softmax_cross_entropy`
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from cnnlab import nn as L
 
-__all__ = ["NumpyCNN", "SGDMomentum", "train"]
+__all__ = ["NumpyCNN", "SGDMomentum", "random_shift", "train"]
 
 
 def _positive_int(name: str, value) -> int:
@@ -214,6 +215,26 @@ class SGDMomentum:
             w -= (self.lr * v).astype(w.dtype, copy=False)  # in place: net.params sees it
 
 
+def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int = 1) -> np.ndarray:
+    """Data augmentation: shift each image ``x: (N, C, H, W)`` by up to ``max_shift`` pixels in H
+    and W, filling with zeros (the NumPy twin of :func:`cnnlab.data.random_shift`)."""
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"random_shift expects x: (N, C, H, W), got shape {x.shape}")
+    N, _, H, W = x.shape
+    s = max_shift
+    padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)))  # (N, C, H + 2s, W + 2s)
+    dy, dx = rng.integers(0, 2 * s + 1, size=(2, N))
+    # one H x W window per image, at offset (dy, dx): a shift by (s - dy, s - dx)
+    rows = dy[:, None] + np.arange(H)  # (N, H)
+    cols = dx[:, None] + np.arange(W)  # (N, W)
+    n = np.arange(N)[:, None, None, None]
+    c = np.arange(x.shape[1])[None, :, None, None]
+    return padded[n, c, rows[:, None, :, None], cols[:, None, None, :]]  # (N, C, H, W)
+
+
 def train(
     net: NumpyCNN,
     x: np.ndarray,
@@ -226,6 +247,7 @@ def train(
     batch_size: int = 32,
     weight_decay: float = 0.0,
     lr_decay: float = 1.0,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     seed: int = 0,
     verbose: bool = False,
 ) -> dict[str, list[float]]:
@@ -241,6 +263,8 @@ def train(
         batch_size (int): Default: 32
         weight_decay (float): L2 penalty. Default: 0
         lr_decay (float): the learning rate is multiplied by this after every epoch. Default: 1
+        augment (callable, optional): ``augment(x_batch, rng)`` returns the batch to train on,
+            e.g. :func:`random_shift`. Default: None
         seed (int): seed of the batch order. Default: 0
         verbose (bool): print one line per epoch (on stdout). Default: False
 
@@ -267,7 +291,8 @@ def train(
         total, correct = 0.0, 0
         for i in range(0, len(x), batch_size):
             idx = order[i : i + batch_size]
-            scores, cache = net.forward(x[idx])
+            xb = x[idx] if augment is None else augment(x[idx], rng)
+            scores, cache = net.forward(xb)
             loss, dscores = L.softmax_cross_entropy(scores, y[idx])
             opt.step(net.backward(dscores, cache))
             total += loss * len(idx)

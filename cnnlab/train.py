@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -120,6 +121,8 @@ def fit(
     optimizer: str | torch.optim.Optimizer = "adam",
     momentum: float = 0.9,
     weight_decay: float = 0.0,
+    lr_decay: float = 1.0,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     loss_fn: nn.Module | None = None,
     device: str | torch.device = "auto",
     seed: int | None = 0,
@@ -142,6 +145,9 @@ def fit(
             optimizer over ``model``'s parameters. Default: ``"adam"``
         momentum (float): momentum for ``"sgd"``. Default: 0.9
         weight_decay (float): L2 penalty. Default: 0
+        lr_decay (float): multiply the learning rate by this after every epoch. Default: 1
+        augment (callable, optional): applied to every training batch ``x: (B, C, H, W)``
+            before the forward pass, e.g. :func:`cnnlab.data.random_shift`. Default: None
         loss_fn (nn.Module, optional): Default: ``nn.CrossEntropyLoss()`` (softmax + log loss)
         device (str): ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``. Default: ``"auto"``
         seed (int, optional): seeds the batch order and dropout; None leaves the generators alone.
@@ -168,6 +174,8 @@ def fit(
         raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
+    if not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     dev = pick_device(device)
@@ -184,6 +192,7 @@ def fit(
     else:
         opt = optimizer
     history = History()
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay) if lr_decay < 1 else None
 
     bar = None
     if progress:
@@ -197,6 +206,8 @@ def fit(
             total_loss, correct, seen = 0.0, 0, 0
             for xb, yb in train_loader:
                 xb, yb = xb.to(dev), yb.to(dev)
+                if augment is not None:
+                    xb = augment(xb)
                 scores = model(xb)  # (B, num_classes)
                 loss = loss_fn(scores, yb)
                 opt.zero_grad()
@@ -205,6 +216,8 @@ def fit(
                 total_loss += loss.item() * len(yb)
                 correct += (scores.argmax(dim=1) == yb).sum().item()
                 seen += len(yb)
+            if schedule is not None:
+                schedule.step()
             history.train_loss.append(total_loss / max(seen, 1))
             history.train_acc.append(correct / max(seen, 1))
             if val_loader is not None:

@@ -199,3 +199,41 @@ def test_sample_image_full_and_small():
 def test_sample_image_bad_size(size):
     with pytest.raises(ValueError, match="size"):
         sample_image(size)
+
+
+# --- augmentation -----------------------------------------------------------------------------
+
+def all_shifts(img: torch.Tensor, s: int) -> list[torch.Tensor]:
+    """Every shift of img (C, H, W) by -s..s rows and columns, zero-filled, the slow way."""
+    C, H, W = img.shape
+    out = []
+    for dy in range(-s, s + 1):
+        for dx in range(-s, s + 1):
+            shifted = torch.zeros_like(img)
+            for i in range(H):
+                for j in range(W):
+                    if 0 <= i - dy < H and 0 <= j - dx < W:
+                        shifted[:, i, j] = img[:, i - dy, j - dx]
+            out.append(shifted)
+    return out
+
+
+@pytest.mark.parametrize("max_shift", [1, 2])
+def test_random_shift_moves_each_image_by_at_most_max_shift(max_shift):
+    from cnnlab.data import random_shift
+
+    torch.manual_seed(0)
+    x = torch.rand(12, 2, 6, 6)
+    out = random_shift(x, max_shift)
+    assert out.shape == x.shape
+    seen = set()
+    for n in range(len(x)):
+        matches = [k for k, s in enumerate(all_shifts(x[n], max_shift)) if torch.equal(s, out[n])]
+        assert matches, f"image {n} is not a shift of the input by at most {max_shift}"
+        seen.add(matches[0])
+    assert len(seen) > 1  # random: not all images got the same shift
+    assert torch.equal(random_shift(x, 0), x)
+    with pytest.raises(ValueError, match="max_shift"):
+        random_shift(x, -1)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        random_shift(x[0])

@@ -122,7 +122,6 @@ def test_intermediate_shapes_at_224():
     x = torch.zeros(1, 3, 224, 224)
     with torch.no_grad():
         assert AlexNet().features(x).shape == (1, 256, 6, 6)
-        assert vgg11().features(x).shape == (1, 512, 7, 7)
         r = resnet18().eval()
         x56 = r.maxpool(r.relu(r.bn1(r.conv1(x))))
         assert x56.shape == (1, 64, 56, 56)

@@ -11,6 +11,16 @@ from cnnlab.numpy_net import NumpyCNN, SGDMomentum, train
 RTOL = 1e-9  # float64 throughout: NumPy and PyTorch agree to rounding
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """Tiny matrices: one BLAS thread is fastest, and two spin against each other on a busy
+    machine (one training epoch went from 0.1 s to 2 s)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 def rel_error(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return np.max(np.abs(a - b) / np.maximum(1e-12, np.abs(a) + np.abs(b)))
@@ -138,3 +148,16 @@ def test_verbose_prints_one_line_per_epoch_on_stdout(digits, capfd):
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_numpy_random_shift_equals_the_torch_one_for_the_same_offsets():
+    from cnnlab.numpy_net import random_shift
+
+    x = np.random.default_rng(0).random((10, 2, 5, 7))
+    out = random_shift(x, np.random.default_rng(1), max_shift=1)
+    dy, dx = np.random.default_rng(1).integers(0, 3, size=(2, 10))  # the offsets it drew
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for n in range(10):
+        np.testing.assert_array_equal(out[n], padded[n, :, dy[n] : dy[n] + 5, dx[n] : dx[n] + 7])
+    with pytest.raises(ValueError, match="max_shift"):
+        random_shift(x, np.random.default_rng(), max_shift=-2)

@@ -97,9 +97,25 @@ def test_fit_sgd_and_given_optimizer(digits):
     assert all("momentum_buffer" in st for st in opt.state.values())  # this optimizer was used
 
 
+def test_fit_augment_and_lr_decay(digits):
+    calls = []
+
+    def augment(x):
+        calls.append(x.shape)
+        return x.flip(-1)
+
+    model = small_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    fit(model, digits.train, epochs=2, optimizer=opt, lr_decay=0.5, augment=augment,
+        batch_size=256, progress=False)
+    assert len(calls) == 2 * 5 and calls[0] == (256, 1, 8, 8)  # every training batch, 2 epochs
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
+        ({"lr_decay": 0}, "lr_decay"),
         ({"epochs": -1}, "epochs"),
         ({"lr": 0}, "lr"),
         ({"batch_size": 0}, "batch_size"),
