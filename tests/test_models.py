@@ -47,6 +47,16 @@ BUILDERS = {
 }
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One thread: on a busy 2-core machine two OpenMP threads spin against each other and this
+    file's wall time doubles."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -161,6 +171,9 @@ def test_resnet_custom_layers():
         (GoogLeNet(num_classes=2), torch.zeros(1, 3, 14, 14), r"at least 15x15.*14x14"),
         (convnet(3, 10, m=2, input_size=32), torch.zeros(1, 3, 28, 28), r"32x32.*28x28"),
         (Inception(16, 4, 4, 4, 4, 4, 4), torch.zeros(1, 8, 5, 5), "in_channels=16"),
+        (LeNet5(), torch.zeros(1, 1, 32, 32, dtype=torch.float64),
+         r"torch.float32, but the input is torch.float64.*x.to\(torch.float32\)"),
+        (convnet(3, 10, m=2), torch.zeros(1, 3, 32, 32, dtype=torch.uint8), r"x.float\(\) / 255"),
     ],
 )
 def test_bad_input_raises_value_error_that_says_what_it_expects(model, x, match):
@@ -261,6 +274,11 @@ def test_summary_rows_and_totals_match_the_model():
     assert by_name["conv2_1"].num_params == 16 * 8 * 9 + 16
     assert sum(r.num_params for r in s.rows) == s.total_params
     assert "conv1_1" in str(s) and "Total params" in str(s)
+
+
+def test_summary_of_a_float64_model():
+    model = LeNet5().double()
+    assert summary(model, (1, 32, 32)).total_params == 61_706
 
 
 def test_summary_restores_training_mode_and_checks_input(capsys):

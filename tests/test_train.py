@@ -61,7 +61,7 @@ def test_same_seed_same_history_and_weights(digits):
     runs = []
     for _ in range(2):
         model = small_model()
-        h = fit(model, digits.train, digits.val, epochs=2, seed=3, progress=False)
+        h = fit(model, digits.train, digits.val, epochs=2, seed=3, device="cpu", progress=False)
         runs.append((h, model.state_dict()))
     (h1, s1), (h2, s2) = runs
     assert h1.train_loss == h2.train_loss and h1.val_acc == h2.val_acc

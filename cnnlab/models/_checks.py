@@ -12,6 +12,7 @@ def check_input(
     in_channels: int,
     min_size: int = 1,
     exact_size: int | None = None,
+    dtype: torch.dtype | None = None,
 ) -> None:
     """Raise ``ValueError`` unless ``x`` is a batch ``(N, C, H, W)`` this model can take.
 
@@ -21,6 +22,7 @@ def check_input(
         in_channels: the channel count ``C`` the model was built for.
         min_size: the smallest ``H`` and ``W`` its pooling stack can shrink to at least 1x1.
         exact_size: if given, ``H`` and ``W`` must equal it (fully connected layers fix the size).
+        dtype: if given, the dtype of the model's parameters, which the input must share.
     """
     if not isinstance(x, torch.Tensor):
         raise ValueError(
@@ -30,6 +32,11 @@ def check_input(
         raise ValueError(
             f"{model} expects a batch of shape (N, C, H, W), got a {x.dim()}-d tensor of shape "
             f"{tuple(x.shape)}; for a single image use x.unsqueeze(0)"
+        )
+    if dtype is not None and x.dtype != dtype:
+        hint = f"x.to({dtype})" if x.is_floating_point() else "x.float() / 255 for 0..255 pixels"
+        raise ValueError(
+            f"{model}'s parameters are {dtype}, but the input is {x.dtype}; convert it: {hint}"
         )
     _, C, H, W = x.shape
     if C != in_channels:
@@ -53,3 +60,9 @@ def check_positive_int(name: str, value: int) -> None:
     """Raise ``ValueError`` unless ``value`` is an int >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def param_dtype(module: torch.nn.Module) -> torch.dtype | None:
+    """The dtype of a module's first parameter (None without parameters)."""
+    p = next(module.parameters(), None)
+    return None if p is None else p.dtype

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int
+from ._checks import check_input, check_positive_int, param_dtype
 
 
 class AlexNet(nn.Module):
@@ -82,6 +82,9 @@ class AlexNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model="AlexNet", in_channels=self.in_channels, min_size=self.min_size)
+        check_input(
+            x, model="AlexNet", in_channels=self.in_channels, min_size=self.min_size,
+            dtype=param_dtype(self),
+        )
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))  # (N, 256, 6, 6) -> (N, 9216) -> scores

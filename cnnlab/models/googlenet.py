@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int
+from ._checks import check_input, check_positive_int, param_dtype
 
 
 class ConvBNReLU(nn.Sequential):
@@ -198,7 +198,10 @@ class GoogLeNet(nn.Module):
         self.fc = nn.Linear(1024, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        check_input(x, model="GoogLeNet", in_channels=self.in_channels, min_size=self.min_size)
+        check_input(
+            x, model="GoogLeNet", in_channels=self.in_channels, min_size=self.min_size,
+            dtype=param_dtype(self),
+        )
         x = self.maxpool1(self.conv1(x))  # 224 -> 112 -> 56
         x = self.maxpool2(self.conv3(self.conv2(x)))  # 56 -> 28, (N, 192, 28, 28)
         x = self.maxpool3(self.inception3b(self.inception3a(x)))  # (N, 480, 14, 14)

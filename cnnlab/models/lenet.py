@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int
+from ._checks import check_input, check_positive_int, param_dtype
 
 
 class LeNet5(nn.Module):
@@ -97,5 +97,8 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model="LeNet5", in_channels=self.in_channels, exact_size=self.input_size)
+        check_input(
+            x, model="LeNet5", in_channels=self.in_channels, exact_size=self.input_size,
+            dtype=param_dtype(self),
+        )
         return self.classifier(self.features(x))

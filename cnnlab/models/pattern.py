@@ -7,7 +7,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int
+from ._checks import check_input, check_positive_int, param_dtype
 
 
 class ConvNet(nn.Sequential):
@@ -19,7 +19,10 @@ class ConvNet(nn.Sequential):
         self.input_size = input_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model="convnet", in_channels=self.in_channels, exact_size=self.input_size)
+        check_input(
+            x, model="convnet", in_channels=self.in_channels, exact_size=self.input_size,
+            dtype=param_dtype(self),
+        )
         return super().forward(x)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int
+from ._checks import check_input, check_positive_int, param_dtype
 
 
 class BasicBlock(nn.Module):
@@ -139,7 +139,10 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model="ResNet", in_channels=self.in_channels)
+        check_input(
+            x, model="ResNet", in_channels=self.in_channels,
+            dtype=param_dtype(self),
+        )
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (N, 512, H/32, W/32)
         x = torch.flatten(self.avgpool(x), 1)  # (N, 512, 1, 1) -> (N, 512)

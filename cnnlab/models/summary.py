@@ -80,9 +80,11 @@ def summary(
     try:
         model.eval()
         # Our own check first: torchinfo wraps a model's exceptions in a RuntimeError.
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        first = next(model.parameters(), None)
+        device = torch.device("cpu") if first is None else first.device
+        dtype = torch.float32 if first is None else first.dtype
         with torch.no_grad():
-            model(torch.zeros(shape, device=device))
+            model(torch.zeros(shape, device=device, dtype=dtype))
         stats = torchinfo.summary(
             model,
             input_size=shape,
@@ -90,6 +92,7 @@ def summary(
             col_names=("output_size", "num_params"),
             row_settings=("var_names",),
             device=device,
+            dtypes=[dtype],
             mode="eval",
             verbose=0,
         )

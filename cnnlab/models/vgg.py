@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int
+from ._checks import check_input, check_positive_int, param_dtype
 
 #: The paper's configurations: an int is a 3x3 CONV-RELU with that many filters, "M" a 2x2 max pool.
 CONFIGS: dict[str, list[int | str]] = {
@@ -97,7 +97,10 @@ class VGG(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model="VGG", in_channels=self.in_channels, min_size=self.min_size)
+        check_input(
+            x, model="VGG", in_channels=self.in_channels, min_size=self.min_size,
+            dtype=param_dtype(self),
+        )
         x = self.avgpool(self.features(x))  # (N, K, 7, 7)
         return self.classifier(torch.flatten(x, 1))  # (N, K*7*7) -> scores
 
