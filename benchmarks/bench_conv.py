@@ -1,7 +1,7 @@
 """Speed of cnnlab's NumPy convolution and max pooling against PyTorch's CPU kernels.
 
     .venv/bin/python benchmarks/bench_conv.py              # about a minute on 2 cores
-    .venv/bin/python benchmarks/bench_conv.py --threads 1  # both libraries single-threaded
+    .venv/bin/python benchmarks/bench_conv.py --threads 1 --cpu-time  # steady on a busy machine
 
 Prints a Markdown table: for each of issue 2's shapes, the best-of-R wall time of our forward and
 backward and PyTorch's (forward under no_grad; backward = autograd's backward alone, on a retained
@@ -14,7 +14,7 @@ The fwd+bwd column compares the sum: PyTorch's pooling backward reuses the indic
 saved, while ``max_pool2d_backward(dout, x)`` finds the maxima again from x.
 
 On a loaded machine multi-threaded GEMMs stall whenever one of their threads is descheduled, so
-two-thread timings swing by 10x from run to run; ``--threads 1`` is far steadier.
+two-thread timings swing by 10x from run to run; ``--threads 1 --cpu-time`` is far steadier.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ def blas_threads() -> int:
     return max(int(p["num_threads"]) for p in threadpool_info() if p["user_api"] == "blas")
 
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time
+
+
 def best_times(fns: dict, repeats: int, budget_s: float = 3.0, max_rounds: int = 60) -> dict:
     """Best wall time of each function, the functions taking turns in every round.
 
@@ -64,9 +67,9 @@ def best_times(fns: dict, repeats: int, budget_s: float = 3.0, max_rounds: int =
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(rounds):
         for name, f in fns.items():
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             f()
-            best[name] = min(best[name], time.perf_counter() - t0)
+            best[name] = min(best[name], CLOCK() - t0)
     return best
 
 
@@ -111,9 +114,9 @@ def bench_conv(x_shape, w_shape, S, P, repeats, rng):
     )
     # naive loops: one image, timed once (it is slow), against conv2d on the same image
     x1 = x[:1]
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     naive = conv2d_naive(x1, w, b, S, P)
-    t_naive = time.perf_counter() - t0
+    t_naive = CLOCK() - t0
     check(naive, conv2d(x1, w, b, S, P), "conv2d_naive")
     t_fast1 = best_times({"fast": lambda: conv2d(x1, w, b, S, P)}, repeats)["fast"]
     return t, t_naive / t_fast1
@@ -163,14 +166,21 @@ def main() -> None:
                         help="at least this many timed rounds per shape (best kept)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both libraries (default: NumPy's BLAS threads)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time CPU seconds of this process instead of wall time: with"
+                        " --threads 1, time spent descheduled by other processes does not count")
     args = parser.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     if args.threads is not None:
         threadpool_limits(limits=args.threads, user_api="blas")
     threads = blas_threads()
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     print(f"numpy {np.__version__} (BLAS threads: {threads}), torch {torch.__version__}"
-          f" (threads: {torch.get_num_threads()}), float32, best of >= {args.repeats} rounds\n")
+          f" (threads: {torch.get_num_threads()}), float32, best of >= {args.repeats} rounds,"
+          f" {'CPU' if args.cpu_time else 'wall'} time\n")
     print("| shape | fwd ours ms | fwd torch ms | fwd ratio | bwd ours ms | bwd torch ms"
           " | bwd ratio | fwd+bwd ratio | on target | conv2d vs naive |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|")
