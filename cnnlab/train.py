@@ -136,7 +136,8 @@ def fit(
 
     Args:
         model (nn.Module): returns scores ``(N, num_classes)`` for a batch ``(N, C, H, W)``.
-        train: the training data (``DataLoader``, ``Dataset`` of ``(x, y)``, or tuple ``(x, y)``).
+        train: the training data (``DataLoader``, ``Dataset`` of ``(x, y)``, or tuple ``(x, y)``);
+            a ``DataLoader`` keeps its own batch size and shuffling.
         val: validation data in the same forms, or None. Default: None
         epochs (int): passes over ``train``. Default: 10
         lr (float): learning rate. Default: 1e-3
@@ -351,7 +352,20 @@ def save_checkpoint(
     history: History | None = None,
     **extra: Any,
 ) -> Path:
-    """Save the model's (and optimizer's) state, the history and ``extra`` values to ``path``."""
+    """Save the model's (and optimizer's) state, the history and ``extra`` values to ``path``.
+
+    ``extra`` holds plain Python values (numbers, strings, lists, dicts, tensors): the checkpoint
+    is read back with ``torch.load(..., weights_only=True)``, which unpickles nothing else.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from torch import nn
+        >>> from cnnlab.train import save_checkpoint, load_checkpoint
+        >>> model = nn.Linear(3, 2)
+        >>> path = save_checkpoint(tempfile.mkdtemp() + "/model.pt", model, epoch=5)
+        >>> load_checkpoint(path, nn.Linear(3, 2))
+        {'history': None, 'epoch': 5}
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
