@@ -158,16 +158,21 @@ def _readline(proc, deadline: float) -> str | None:
             return buf.split(b"\n", 1)[0].decode()
 
 
-def _copy_autograded(src: Path, dest: Path) -> None:
-    """Copy nbgrader's output for one student (plain files under 20 MB, no links)."""
+def _copy_autograded(src: Path, dest: Path, source_dir: Path) -> None:
+    """Copy nbgrader's output for one student: the notebooks, ``timestamp.txt`` and the files
+    the assignment itself ships (plain files, no links); whatever the kernel wrote is left out."""
+    shipped = {p.relative_to(source_dir) for p in source_dir.rglob("*") if p.is_file()}
     tmp = dest.with_name(dest.name + ".incoming")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     for p in src.rglob("*"):
-        if p.is_symlink() or not p.is_file() or p.stat().st_size > 20 * 2**20:
+        rel = p.relative_to(src)
+        if p.is_symlink() or not p.is_file():
             continue
-        target = tmp / p.relative_to(src)
+        if not (p.suffix == ".ipynb" or rel.as_posix() == "timestamp.txt" or rel in shipped):
+            continue
+        target = tmp / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(p, target)
     if dest.exists():
@@ -242,16 +247,25 @@ def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | N
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: need at least one worker process")
     course.check_assignment(assignment)
-    _check_released(course, assignment)
+    stage = Path(tempfile.mkdtemp(prefix="cnnlab-autograde-"))
+    submitted = submitted_students(course, assignment)
+    todo = [s for s in submitted if not students or s in students]
+    # start the workers first: their imports overlap with the checks below
+    slots = [_Slot(stage, stage / f"worker{i}.log") for i in range(max(1, min(jobs, len(todo))))]
+    for slot in slots if todo else []:
+        slot.start()
+    try:
+        _check_released(course, assignment)
+    except BaseException:
+        for slot in slots:
+            slot.kill()
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     record = collect_record(course, assignment)
-    todo = submitted_students(course, assignment)
-    unusable = {s: r for s, r in record["unusable"].items() if s not in todo}
-    if students:
-        todo = [s for s in todo if s in students]
-        unusable = {s: r for s, r in unusable.items() if s in students}
+    unusable = {s: r for s, r in record["unusable"].items()
+                if s not in submitted and (not students or s in students)}
     deadline = limits.deadline or limits.timeout * (_code_cells(course, assignment) + 2) + 120
 
-    stage = Path(tempfile.mkdtemp(prefix="cnnlab-autograde-"))
     template = stage / "template.db"
     src = sqlite3.connect(course.db_path)
     dst = sqlite3.connect(template)
@@ -275,10 +289,10 @@ def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | N
     work: queue.Queue = queue.Queue()
     for s in todo:
         work.put(s)
-    n_workers = max(1, min(jobs, len(todo)))
+    n_workers = len(slots)
 
     def slot_loop(i):
-        slot = _Slot(stage, stage / f"worker{i}.log")
+        slot = slots[i]
         try:
             while True:
                 try:
@@ -307,7 +321,8 @@ def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | N
                 flags += res["flags"]
                 score, max_score = merge_result(course, assignment, res, flagged=bool(flags))
                 _copy_autograded(Path(res["autograded"]),
-                                 course.autograded / student / assignment)
+                                 course.autograded / student / assignment,
+                                 course.source / assignment)
                 status = "graded"
             else:
                 if res is not None:

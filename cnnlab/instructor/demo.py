@@ -35,6 +35,22 @@ def _meta(grade_id, *, grade=False, solution=False, locked=False, points=0):
     return {"nbgrader": m}
 
 
+# the course's layout (see the repository's nbgrader_config.py): plain nbgrader agrees with cnnlab
+TOY_CONFIG = """import os
+
+c = get_config()  # noqa: F821
+_here = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = _here
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = os.path.join("grading", "submitted")
+c.CourseDirectory.autograded_directory = os.path.join("grading", "autograded")
+c.CourseDirectory.feedback_directory = os.path.join("grading", "feedback")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_here, "grading", "gradebook.db")
+os.makedirs(os.path.join(_here, "grading"), exist_ok=True)
+"""
+
+
 def toy_notebook() -> nbformat.NotebookNode:
     """A tiny nbgrader source notebook: two answers, three test cells (one with hidden tests)
     worth 1 + 2 + 2 = 5 points, graded in about a second."""
@@ -66,12 +82,7 @@ def toy_course(root: Path, assignment: str = "toy") -> Path:
     """A minimal course directory (config + one source notebook) at ``root``."""
     root = Path(root)
     (root / "solutions" / assignment).mkdir(parents=True, exist_ok=True)
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()  # noqa: F821\n"
-        'c.CourseDirectory.root = "."\n'
-        'c.CourseDirectory.source_directory = "solutions"\n'
-        'c.CourseDirectory.release_directory = "exercises"\n'
-    )
+    (root / "nbgrader_config.py").write_text(TOY_CONFIG)
     nbformat.write(toy_notebook(), str(root / "solutions" / assignment / f"{assignment}.ipynb"))
     return root
 

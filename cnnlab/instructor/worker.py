@@ -141,6 +141,11 @@ class _ListHandler(logging.Handler):
 
 def main() -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    # import the heavy modules now, while the parent is still preparing (this overlaps)
+    import nbgrader.api  # noqa: F401
+    import nbgrader.converters  # noqa: F401
+
+    from . import execute  # noqa: F401
     for line in sys.stdin:
         if not line.strip():
             continue
