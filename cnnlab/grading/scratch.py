@@ -140,7 +140,7 @@ class _Rules:
                 return None
             modname = getattr(obj, "__module__", None)
             if isinstance(modname, str) and self._module_forbidden(modname):
-                return f"{modname}.{getattr(obj, '__name__', '?')}"
+                return _public_name(modname, getattr(obj, "__name__", "?"))
         except Exception:  # an exotic object (a proxy, a broken __getattr__): not a reference
             return None
         return None
@@ -151,14 +151,27 @@ class _Rules:
         if code in self.codes:
             return self.codes[code]
         if modname and self._module_forbidden(modname):
-            return f"{modname}.{code.co_qualname}"
+            return _public_name(modname, code.co_qualname)
         fname = code.co_filename
         if any(fname.startswith(f) for f in self.allow_folders):
             return None
         for folder in self.folders:
             if fname.startswith(folder):
-                return f"{modname or os.path.basename(fname)}.{code.co_qualname}"
+                return _public_name(modname or os.path.basename(fname), code.co_qualname)
         return None
+
+
+def _public_name(modname: str, name: str) -> str:
+    """The shortest public path of ``modname.name``: cnnlab.nn.conv.conv2d -> cnnlab.nn.conv2d."""
+    module = sys.modules.get(modname)
+    target = getattr(module, name, None) if module is not None and "." not in name else None
+    if target is not None:
+        parts = modname.split(".")
+        for i in range(1, len(parts)):
+            parent = sys.modules.get(".".join(parts[:i]))
+            if parent is not None and getattr(parent, name, None) is target:
+                return f"{'.'.join(parts[:i])}.{name}"
+    return f"{modname}.{name}"
 
 
 def _under(modname: str, prefix: str) -> bool:
@@ -401,7 +414,7 @@ class _Watch:
                     self._modules[module] = self.rules._module_forbidden(module)
                 if not self._modules[module] or id(arg) in self.rules.allow_objects:
                     return
-                bad = f"{module}.{getattr(arg, '__name__', '?')}"
+                bad = _public_name(module, getattr(arg, "__name__", "?"))
         else:
             return
         if bad:
