@@ -138,6 +138,28 @@ def test_intermediate_shapes_at_224():
         assert r.layer4(r.layer3(r.layer2(r.layer1(x56)))).shape == (1, 512, 7, 7)
 
 
+def test_lenet5_layer_sizes_follow_the_paper():
+    """C1 6@28x28, S2 6@14x14, C3 16@10x10, S4 16@5x5, C5 120@1x1, F6 84, output 10."""
+    model = LeNet5()
+    x = torch.zeros(1, 1, 32, 32)
+    shapes = []
+    for layer in list(model.features) + list(model.classifier):
+        x = layer(x)
+        if not isinstance(layer, (nn.Tanh, nn.Flatten)):
+            shapes.append(tuple(x.shape[1:]))
+    assert shapes == [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (120, 1, 1), (84,), (10,)]
+
+
+@pytest.mark.parametrize(
+    "cls", [LeNet5, AlexNet, VGG, ResNet, BasicBlock, GoogLeNet, Inception, convnet, summary]
+)
+def test_docstrings_are_pytorch_style(cls):
+    doc = cls.__doc__
+    assert ">>>" in doc and "Args:" in doc, cls.__name__
+    if cls is not summary:
+        assert "Shape:" in doc and "Default:" in doc, cls.__name__
+
+
 def test_basic_block_shortcut():
     assert BasicBlock(64, 64).downsample is None
     block = BasicBlock(64, 128, stride=2)
