@@ -135,7 +135,9 @@ def fit(
     call ``torch.manual_seed`` (or :func:`set_seed`) before building the model.
 
     Args:
-        model (nn.Module): returns scores ``(N, num_classes)`` for a batch ``(N, C, H, W)``.
+        model (nn.Module): returns scores ``(N, num_classes)`` for a batch ``(N, C, H, W)``; a
+            tuple ``(scores, aux1, ...)`` in training (GoogLeNet's auxiliary heads) is trained
+            on ``loss(scores) + 0.3 * sum(loss(aux))``, as in the paper.
         train: the training data (``DataLoader``, ``Dataset`` of ``(x, y)``, or tuple ``(x, y)``);
             a ``DataLoader`` keeps its own batch size and shuffling.
         val: validation data in the same forms, or None. Default: None
@@ -209,8 +211,14 @@ def fit(
                 xb, yb = xb.to(dev), yb.to(dev)
                 if augment is not None:
                     xb = augment(xb)
-                scores = model(xb)  # (B, num_classes)
-                loss = loss_fn(scores, yb)
+                out = model(xb)
+                if isinstance(out, tuple):
+                    # GoogLeNet with auxiliary heads: the paper adds each head's loss times 0.3
+                    scores, *aux = out
+                    loss = loss_fn(scores, yb) + 0.3 * sum(loss_fn(a, yb) for a in aux)
+                else:
+                    scores = out  # (B, num_classes)
+                    loss = loss_fn(scores, yb)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -135,6 +135,18 @@ def test_fit_rejects_data_it_cannot_use():
         fit(small_model(), (torch.zeros(4, 1, 8, 8), torch.zeros(3).long()), progress=False)
 
 
+def test_fit_trains_googlenet_auxiliary_heads():
+    from cnnlab.models import GoogLeNet
+
+    torch.manual_seed(0)
+    model = GoogLeNet(num_classes=3, aux_logits=True)
+    x, y = torch.randn(6, 3, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2])
+    before = model.aux1.fc2.weight.clone()
+    h = fit(model, (x, y), (x, y), epochs=1, batch_size=6, progress=False)
+    assert not torch.equal(before, model.aux1.fc2.weight)  # the auxiliary loss reached the head
+    assert len(h.val_acc) == 1  # evaluation in eval mode: the scores alone
+
+
 def test_pick_device():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert pick_device("auto").type == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -112,7 +113,8 @@ def summary(
                 num_params=int(info.num_params),
             )
         )
-    table = str(stats)
+    # torchinfo 1.8 prints its unit enum on Python 3.11 ("Total mult-adds (Units.MEGABYTES)")
+    table = re.sub(r"\(Units\.(\w)\w*\)", r"(\1)", str(stats))
     result = ModelSummary(
         rows=rows,
         total_params=int(stats.total_params),
