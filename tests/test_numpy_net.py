@@ -39,28 +39,40 @@ def batch(digits):
     return x[:32].astype(np.float64), y[:32]
 
 
+def torch_reference(params, x, y, pad):
+    """The same network written directly with torch.nn.functional, from the NumPy weights."""
+    F = torch.nn.functional
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    h = F.max_pool2d(F.relu(F.conv2d(torch.from_numpy(x), p["w1"], p["b1"], padding=pad)), 2, 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, p["w2"], p["b2"], padding=pad)), 2, 2)
+    scores = F.linear(h.flatten(1), p["w3"], p["b3"])  # (N, K2*S/4*S/4) -> (N, M)
+    loss = F.cross_entropy(scores, torch.from_numpy(y))
+    loss.backward()
+    return scores.detach().numpy(), loss.item(), {k: t.grad.numpy() for k, t in p.items()}
+
+
 @pytest.mark.parametrize("kwargs", [{}, {"k1": 4, "k2": 6, "filter_size": 5}])
 def test_same_loss_and_gradients_as_pytorch(batch, kwargs):
     x, y = batch
     net = NumpyCNN(seed=1, dtype=np.float64, **kwargs)
-    model = net.to_torch()
     loss, grads = net.loss(x, y)
+    scores, torch_loss, torch_grads = torch_reference(net.params, x, y, net.pad)
 
-    xt = torch.from_numpy(x)
-    scores = model(xt)
-    torch_loss = torch.nn.functional.cross_entropy(scores, torch.from_numpy(y))
-    torch_loss.backward()
-
-    np.testing.assert_allclose(net.forward(x)[0], scores.detach().numpy(), rtol=RTOL, atol=1e-12)
-    assert loss == pytest.approx(torch_loss.item(), rel=RTOL)
-    torch_grads = {
-        "w1": model[0].weight.grad, "b1": model[0].bias.grad,
-        "w2": model[3].weight.grad, "b2": model[3].bias.grad,
-        "w3": model[7].weight.grad, "b3": model[7].bias.grad,
-    }
+    np.testing.assert_allclose(net.forward(x)[0], scores, rtol=RTOL, atol=1e-12)
+    assert loss == pytest.approx(torch_loss, rel=RTOL)
     for name, g in torch_grads.items():
-        assert grads[name].shape == tuple(g.shape), name
-        assert rel_error(grads[name], g.numpy()) < 1e-7, name
+        assert grads[name].shape == g.shape, name
+        assert rel_error(grads[name], g) < 1e-7, name
+
+
+def test_to_torch_builds_the_same_network(batch):
+    x, _ = batch
+    net = NumpyCNN(seed=3, dtype=np.float64)
+    model = net.to_torch()
+    with torch.no_grad():
+        out = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out, net.forward(x)[0], rtol=RTOL, atol=1e-12)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.size for p in net.params.values())
 
 
 def test_gradient_against_central_differences():
