@@ -154,9 +154,17 @@ def _im2col_T(x: np.ndarray, F, S, P, Ho, Wo, role: str = "cols") -> np.ndarray:
     x_padded[n, c, h'*S + i, w'*S + j]``, in the scratch buffer ``role`` (valid until the next
     call with that role)."""
     N, C = x.shape[:2]
+    cols = scratch(role, (C, F, F, N, Ho, Wo), x.dtype)
+    if S > 1 and F * F <= 2 * S * S:
+        # few columns per input value: a phase split would cost more than it saves; gather the
+        # (C, F, F, N, H', W') windows from the padded input directly, with stride S along w'
+        xp = zero_pad(x, P) if P else x
+        sN, sC, sH, sW = xp.strides
+        cols[...] = as_strided(xp, shape=(C, F, F, N, Ho, Wo),
+                               strides=(sC, sH, sW, sN, S * sH, S * sW), writeable=False)
+        return cols.reshape(C * F * F, N * Ho * Wo)
     z = _phases(x, F, S, P, Ho, Wo)
     zC, _, _, zN, zU, zV = z.strides
-    cols = scratch(role, (C, F, F, N, Ho, Wo), x.dtype)
     for a in range(min(S, F)):
         for b in range(min(S, F)):
             nq_i, nq_j = len(range(a, F, S)), len(range(b, F, S))
