@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import os
 import zipfile
 
 import nbformat
@@ -42,10 +43,14 @@ def _with(nb, **sources):
     return nb
 
 
+SECRET_ENV = "CNNLAB_TEST_INSTRUCTOR_SECRET"
+
+
 def hostile_notebooks(course, secret_paths):
     """student -> (file name in the zip, bytes, expected score out of 5)."""
     ok = _base(course)
     gradebook, other = secret_paths
+    solution = course.source / "toy" / "toy.ipynb"
     out = {}
 
     def add(student, nb, score, fname=None):
@@ -59,7 +64,9 @@ def hostile_notebooks(course, secret_paths):
     # the kernel dies inside cube, in test_cube: square's 3 points stay
     add("dies", _with(ok, cube="def cube(x):\n    import os\n    os._exit(1)"), 3)
     # a memory bomb in cube (the kernel's address space is limited)
-    add("membomb", _with(ok, cube="def cube(x):\n    return [x] * (10 ** 11)"), 3)
+    # (it grows 128 MB at a time: without the limit it would take the machine's memory)
+    add("membomb", _with(ok, cube="def cube(x):\n    hog = []\n    while True:\n"
+                                  "        hog.append(bytearray(2 ** 27))"), 3)
     add("sysexit", _with(ok, square="def square(x):\n    import sys\n    sys.exit(0)"), 2)
     add("syntax", _with(ok, square="def square(x)\n    return x * x"), 2)
     deleted = copy.deepcopy(ok)
@@ -83,12 +90,15 @@ def hostile_notebooks(course, secret_paths):
     # reading and writing outside its folder: blocked and flagged, answers fine
     add("snoop", _with(ok, square=(
         "stolen = []\n"
-        f"for p in [{str(gradebook)!r}, {str(other)!r}, '../../../../db/gradebook.db']:\n"
+        f"for p in [{str(gradebook)!r}, {str(other)!r}, {str(solution)!r},\n"
+        "          '../../../../db/gradebook.db']:\n"
         "    try:\n        stolen.append(open(p, 'rb').read())\n"
         "    except Exception:\n        pass\n"
         f"for p in [{str(gradebook)!r}, {str(other)!r}]:\n"
         "    try:\n        open(p, 'w').write('pwned')\n"
         "    except Exception:\n        pass\n"
+        "import os\n"
+        f"assert {SECRET_ENV!r} not in os.environ, 'the environment was not scrubbed'\n"
         "assert not stolen, stolen\n" + SQUARE_OK)), 5)
     add("printer", _with(ok, square="for i in range(10 ** 6):\n    print('y' * 99)\n"
                                     + SQUARE_OK), 5)
@@ -116,8 +126,12 @@ def batch(tmp_path_factory):
         z.writestr("final version (2).ipynb", nbformat.writes(_base(course)))
     res = collect.collect(course, "toy", zpath, log=lambda *a: None)
     ada_before = other.read_bytes()
-    state = autograde.autograde(course, "toy", jobs=2, log=print,
-                                limits=autograde.Limits(timeout=10, mem_mb=2048))
+    os.environ[SECRET_ENV] = "the instructor's token"
+    try:
+        state = autograde.autograde(course, "toy", jobs=2, log=print,
+                                    limits=autograde.Limits(timeout=10, mem_mb=2048))
+    finally:
+        del os.environ[SECRET_ENV]
     grades_csv, _ = export.export(course, "toy", log=lambda *a: None)
     page = report.report(course, "toy", log=lambda *a: None)
     return {"course": course, "cases": cases, "collect": res, "state": state,
