@@ -1,4 +1,4 @@
-"""The ``cnnlab`` command: the instructor's cycle on top of nbgrader.
+"""The cnnlab command: the instructor's cycle on top of nbgrader.
 
     cnnlab release [ASSIGNMENT]             student versions into exercises/ (all if omitted)
     cnnlab collect ASSIGNMENT SOURCE        an LMS zip or folder -> grading/submitted/
