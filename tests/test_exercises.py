@@ -5,8 +5,9 @@
 - one real `nbgrader autograde` per assignment, with a real gradebook, grades four students at once:
   the solution with a test cell deleted (full marks: autograde puts the cell back), the untouched
   student notebook with a test cell emptied (zero, and the run does not crash), a
-  notebook with only its first part solved (exactly that part's points) and, for "from scratch"
-  exercises, a student who calls the reference (loses that exercise's points, told why).
+  notebook with only its first part solved (exactly that part's points), for "from scratch"
+  exercises a student who calls the reference (loses that exercise's points, told why), and a
+  student whose wrong code patches cnnlab, np.allclose and torch so the comparisons would agree.
 
 The course is copied to a temporary folder (nbgrader_config.py, solutions/), so the repository's
 grading/ folder is never touched. New assignments are picked up from solutions/ automatically; add
@@ -80,6 +81,36 @@ CHEATS = {
         "class BasicBlock(ReferenceBlock):\n"
         "    pass\n",
         {"test_basic_block_shapes", "test_basic_block_behaviour"},
+    ),
+}
+
+
+# assignment -> (solution cell to replace, code that is right only where the visible tests look and
+# then rigs the kernel so that "compare with the reference" would agree, test cells it must fail)
+TAMPERERS = {
+    "02_convolution": (
+        "conv2d_naive",
+        "import numpy as np\n"
+        "import torch\n"
+        "import cnnlab.nn\n\n"
+        "def conv2d_naive(x, w, b):\n"
+        "    x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))\n"
+        "    K, C, F, _ = w.shape\n"
+        "    N, _, H, W = x.shape\n"
+        "    if C != x.shape[1] or b.shape != (K,) or F > min(H, W):\n"
+        "        raise ValueError(f'bad shapes {x.shape} {w.shape} {b.shape}')\n"
+        "    out = np.zeros((N, K, H - F + 1, W - F + 1))\n"
+        "    for k in range(K):\n"
+        "        for i in range(H - F + 1):\n"
+        "            for j in range(W - F + 1):\n"
+        "                out[0, k, i, j] = np.sum(x[0, :, i:i + F, j:j + F] * w[k]) + b[k]\n"
+        "    return out  # only the first image is computed\n\n"
+        "cnnlab.nn.conv2d = conv2d_naive\n"
+        "np.allclose = lambda *a, **k: True\n"
+        "np.testing.assert_allclose = lambda *a, **k: None\n"
+        "torch.nn.functional.conv2d = lambda x, w, b=None, **k: torch.from_numpy(\n"
+        "    conv2d_naive(x.numpy(), w.numpy(), b.numpy()))\n",
+        {"test_conv2d_naive"},
     ),
 }
 
@@ -261,6 +292,10 @@ def test_autograde_scores_every_kind_of_student(course, assignment):
         cell, shortcut, _ = CHEATS[assignment]
         submit(course, "cheat", assignment, with_cell(solution, cell, shortcut))
 
+    if assignment in TAMPERERS:
+        cell, rigged, _ = TAMPERERS[assignment]
+        submit(course, "tamperer", assignment, with_cell(solution, cell, rigged))
+
     nbgrader(course, "autograde", assignment, "--force")
     got = scores(course, assignment)
     total = sum(points.values())
@@ -279,6 +314,10 @@ def test_autograde_scores_every_kind_of_student(course, assignment):
         assert got["cheat"] == want, report("cheat")
         errors = cell_errors(course, "cheat", assignment)
         assert all("from scratch" in errors[gid] for gid in lost), errors
+    if assignment in TAMPERERS:
+        _, _, lost = TAMPERERS[assignment]
+        want = {gid: (0.0 if gid in lost else p) for gid, p in points.items()}
+        assert got["tamperer"] == want, report("tamperer")
 
 
 @pytest.mark.slow
