@@ -12,6 +12,9 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 import cnnlab.nn
 from cnnlab.grading import (
@@ -115,6 +118,25 @@ def test_check_close_failures(got, expected, needle):
     with pytest.raises(CheckFailed) as err:
         check_close(got, expected)
     assert needle in str(err.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(np.float64, st.integers(1, 6), elements=st.floats(-1e3, 1e3) | st.just(float("nan"))),
+    st.floats(-1e-3, 1e-3),
+    st.sampled_from([0.0, 1e-9, 1e-6, 1e-3]),
+    st.sampled_from([0.0, 1e-9, 1e-6, 1e-3]),
+)
+def test_check_close_agrees_with_numpy_isclose(expected, shift, rtol, atol):
+    """The private arithmetic decides like np.isclose(got, expected, rtol, atol, equal_nan=True)."""
+    got = expected + shift * np.arange(expected.size)
+    numpy_says = bool(np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True).all())
+    try:
+        check_close(got, expected, rtol=rtol, atol=atol)
+        ours = True
+    except CheckFailed:
+        ours = False
+    assert ours == numpy_says
 
 
 def test_check_close_ignores_a_patched_numpy(monkeypatch):
