@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def make_course(workdir: Path, assignment: str, n: int) -> Course:
+    workdir.mkdir(parents=True, exist_ok=True)
     if assignment == "toy":
         demo.toy_course(workdir)
     else:
