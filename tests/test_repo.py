@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _requirements():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for name, extra in project["optional-dependencies"].items():
+    for extra in project["optional-dependencies"].values():
         reqs += [r for r in extra if not r.startswith("cnnlab[")]
     return reqs
 
@@ -28,7 +28,7 @@ def test_every_dependency_is_pinned_exactly(requirement):
 
 
 def test_torch_is_the_cpu_build_on_disk():
-    """A looser torch requirement pulls a multi-GB CUDA build; 2.13.0 is the CPU wheel on this machine."""
+    """A looser torch range pulls a multi-GB CUDA build; 2.13.0 is the CPU wheel on this machine."""
     assert "torch==2.13.0" in _requirements()
 
 
