@@ -242,8 +242,9 @@ def main(argv=None) -> None:
     import ctypes  # noqa: F401  (loads libpython into ctypes before dlopen is restricted)
 
     guard = Guard()
+    # numpy: every assignment uses it. numpy.testing and the cnnlab submodules are snapshot by
+    # _SnapshotFinder when the notebook first imports them.
     import numpy  # noqa: F401
-    import numpy.testing  # noqa: F401
 
     import cnnlab  # noqa: F401
     guard.snapshot_all()
