@@ -20,7 +20,14 @@ two-thread timings swing by 10x from run to run; ``--threads 1 --cpu-time`` is f
 from __future__ import annotations
 
 import argparse
+import os
 import time
+
+# Both libraries share this process and its 2 cores. By default PyTorch's OpenMP workers keep
+# spinning after each op, taking the cores from OpenBLAS's threads in NumPy's next call: measured
+# here, our first layer's forward went from 2.4 ms to 10-14 ms that way. Idle threads sleep instead
+# (set before torch is imported; an explicit OMP_WAIT_POLICY in the environment wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch
