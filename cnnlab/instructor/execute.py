@@ -10,6 +10,8 @@
   notebook instead of failing the whole run.
 * A test cell during which the kernel saw a checker replaced (``np.allclose = ...`` executed
   inside a student's function) gets an error output, so nbgrader scores it 0.
+* No fixed waits around a kernel: jupyter_client idles 0.2 s after a kernel's start and polls its
+  exit every 0.1 s; here both wait only as long as the kernel takes (see ``IOPUB_FLUSH_S``).
 
 What the kernel reports is gathered in ``EVENTS`` (per notebook, in this process) for the worker.
 """
