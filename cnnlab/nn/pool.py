@@ -21,6 +21,19 @@ def _prepare(x, size, stride):
     return x, F, S, Ho, Wo
 
 
+def _prepare_backward(dout, x, size, stride):
+    """Checks of a pooling backward pass: ``dout`` must be ``(N, C, H', W')`` for this ``x``.
+
+    Returns ``x, dout, F, S, Ho, Wo, dt`` with ``dout`` in ``dt``, the float dtype of both.
+    """
+    x, F, S, Ho, Wo = _prepare(x, size, stride)
+    dout = _checks.array("dout", dout)
+    N, C, _, _ = x.shape
+    _checks.same_shape("dout", dout, "N, C, H', W'", (N, C, Ho, Wo))
+    dt = _checks.float_dtype(dout, x)
+    return x, dout.astype(dt, copy=False), F, S, Ho, Wo, dt
+
+
 def _rows(a: int, S: int, n_out: int) -> slice:
     """Rows (or columns) a, a + S, ..., a + S*(n_out - 1): offset a of every window."""
     return slice(a, a + S * (n_out - 1) + 1, S)
@@ -64,12 +77,8 @@ def max_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     Returns:
         dx: ``(N, C, H, W)``, float dtype of ``dout`` and ``x``.
     """
-    x, F, S, Ho, Wo = _prepare(x, size, stride)
-    dout = _checks.array("dout", dout)
+    x, dout, F, S, Ho, Wo, dt = _prepare_backward(dout, x, size, stride)
     N, C, H, W = x.shape
-    _checks.same_shape("dout", dout, "N, C, H', W'", (N, C, Ho, Wo))
-    dt = _checks.float_dtype(dout, x)
-    dout = dout.astype(dt, copy=False)
     out = max_pool2d(x, F, S)
     tiles = F == S                                 # windows tile x exactly: every input in one
     dx = np.empty((N, C, H, W), dtype=dt) if tiles else np.zeros((N, C, H, W), dtype=dt)
@@ -124,12 +133,9 @@ def avg_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     Returns:
         dx: ``(N, C, H, W)``, float dtype of ``dout`` and ``x``.
     """
-    x, F, S, Ho, Wo = _prepare(x, size, stride)
-    dout = _checks.array("dout", dout)
+    x, dout, F, S, Ho, Wo, dt = _prepare_backward(dout, x, size, stride)
     N, C, H, W = x.shape
-    _checks.same_shape("dout", dout, "N, C, H', W'", (N, C, Ho, Wo))
-    dt = _checks.float_dtype(dout, x)
-    share = dout.astype(dt) / (F * F)
+    share = dout / (F * F)
     dx = np.zeros((N, C, H, W), dtype=dt)
     for a in range(F):
         for c in range(F):
