@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from cnnlab.augment import random_shift
+
 __all__ = [
     "DataSplits",
     "FASHION_MNIST_CLASSES",
@@ -136,40 +138,6 @@ def load_digits(
         return TensorDataset(_resize(x, resize), torch.from_numpy(labels[i]))
 
     return DataSplits(part(train), part(val), part(test), classes=[str(d) for d in range(10)])
-
-
-def random_shift(x: torch.Tensor, max_shift: int = 1) -> torch.Tensor:
-    """Data augmentation: shift each image by up to ``max_shift`` pixels in H and W (zero fill).
-
-    Uses PyTorch's global generator, so :func:`cnnlab.train.fit`'s ``seed`` makes it repeatable.
-
-    Args:
-        x (Tensor): images ``(N, C, H, W)``.
-        max_shift (int): largest shift ``s``; each image moves by ``-s..s`` rows and columns.
-            Default: 1
-
-    Returns:
-        Tensor: ``(N, C, H, W)``, the shifted images.
-
-    Example:
-        >>> import torch
-        >>> from cnnlab.data import random_shift
-        >>> random_shift(torch.ones(4, 1, 8, 8)).shape
-        torch.Size([4, 1, 8, 8])
-    """
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
-    if x.dim() != 4:
-        raise ValueError(f"random_shift expects x: (N, C, H, W), got shape {tuple(x.shape)}")
-    if max_shift == 0:
-        return x
-    N, _, H, W = x.shape
-    s = max_shift
-    padded = torch.nn.functional.pad(x, (s, s, s, s))  # (N, C, H + 2s, W + 2s)
-    dy = torch.randint(0, 2 * s + 1, (N,)).tolist()
-    dx = torch.randint(0, 2 * s + 1, (N,)).tolist()
-    # crop an H x W window at offset (dy, dx) from each padded image: a shift by (s - dy, s - dx)
-    return torch.stack([padded[n, :, dy[n] : dy[n] + H, dx[n] : dx[n] + W] for n in range(N)])
 
 
 # --- Fashion-MNIST ----------------------------------------------------------------------------

@@ -17,26 +17,9 @@ and it must be a whole number: a filter that does not fit is a ``ValueError`` na
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
+from cnnlab._validate import whole_number
 
 __all__ = ["conv_output_size", "same_padding", "conv_param_count", "fc_param_count"]
-
-
-def _whole(name: str, value, minimum: int) -> int:
-    """Return ``value`` as an int if it is a whole number >= ``minimum``, else raise ValueError."""
-    if isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got the bool {value!r}")
-    if not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value}")
-    return value
 
 
 def _fmt(v: float) -> str:
@@ -89,10 +72,10 @@ def conv_output_size(n: int, f: int, stride: int = 1, pad: int = 0) -> int:
     ...
     ValueError: a 3x3 filter does not fit a 7x7 input with stride 3: (7 - 3) / 3 + 1 = 2.33 is not a whole number
     """  # noqa: E501
-    n = _whole("n (the input size N)", n, 1)
-    f = _whole("f (the filter size F)", f, 1)
-    stride = _whole("stride S", stride, 1)
-    pad = _whole("pad P", pad, 0)
+    n = whole_number("n (the input size N)", n, 1)
+    f = whole_number("f (the filter size F)", f, 1)
+    stride = whole_number("stride S", stride, 1)
+    pad = whole_number("pad P", pad, 0)
     return _side(n, f, stride, pad, f"a {f}x{f} filter", f"a {n}x{n} input")
 
 
@@ -105,7 +88,7 @@ def same_padding(f: int) -> int:
     >>> [same_padding(f) for f in (1, 3, 5, 7)]
     [0, 1, 2, 3]
     """
-    f = _whole("f (the filter size F)", f, 1)
+    f = whole_number("f (the filter size F)", f, 1)
     if f % 2 == 0:
         raise ValueError(
             f"same padding needs an odd filter size: F = {f} gives P = (F - 1) / 2 ="
@@ -123,9 +106,9 @@ def conv_param_count(f: int, c: int, k: int) -> int:
     >>> conv_param_count(5, 3, 10)  # 10 5x5x3 filters: each 5*5*3 + 1 = 76
     760
     """
-    f = _whole("f (the filter size F)", f, 1)
-    c = _whole("c (the input channels C)", c, 1)
-    k = _whole("k (the number of filters K)", k, 1)
+    f = whole_number("f (the filter size F)", f, 1)
+    c = whole_number("c (the input channels C)", c, 1)
+    k = whole_number("k (the number of filters K)", k, 1)
     return f * f * c * k + k
 
 
@@ -135,6 +118,6 @@ def fc_param_count(n_in: int, n_out: int) -> int:
     >>> fc_param_count(32 * 32 * 3, 10)  # the slides' 3072-vector to 10 scores
     30730
     """
-    n_in = _whole("n_in", n_in, 1)
-    n_out = _whole("n_out", n_out, 1)
+    n_in = whole_number("n_in", n_in, 1)
+    n_out = whole_number("n_out", n_out, 1)
     return n_in * n_out + n_out

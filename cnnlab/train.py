@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from cnnlab._validate import whole_number
+
 __all__ = [
     "Evaluation",
     "History",
@@ -173,14 +175,12 @@ def fit(
         >>> history.epochs, len(history.val_acc)
         (2, 2)
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+    whole_number("epochs", epochs, 0, allow_float=False)
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if not 0 < lr_decay <= 1:
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    whole_number("batch_size", batch_size, allow_float=False)
     dev = pick_device(device)
     generator = None
     if seed is not None:

@@ -166,10 +166,10 @@ def test_numpy_random_shift_equals_the_torch_one_for_the_same_offsets():
     from cnnlab.numpy_net import random_shift
 
     x = np.random.default_rng(0).random((10, 2, 5, 7))
-    out = random_shift(x, np.random.default_rng(1), max_shift=1)
+    out = random_shift(x, max_shift=1, rng=np.random.default_rng(1))
     dy, dx = np.random.default_rng(1).integers(0, 3, size=(2, 10))  # the offsets it drew
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     for n in range(10):
         np.testing.assert_array_equal(out[n], padded[n, :, dy[n] : dy[n] + 5, dx[n] : dx[n] + 7])
     with pytest.raises(ValueError, match="max_shift"):
-        random_shift(x, np.random.default_rng(), max_shift=-2)
+        random_shift(x, max_shift=-2, rng=np.random.default_rng())

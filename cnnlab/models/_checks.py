@@ -56,12 +56,6 @@ def check_input(
         )
 
 
-def check_positive_int(name: str, value: int) -> None:
-    """Raise ``ValueError`` unless ``value`` is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def param_dtype(module: torch.nn.Module) -> torch.dtype | None:
     """The dtype of a module's first parameter (None without parameters)."""
     p = next(module.parameters(), None)

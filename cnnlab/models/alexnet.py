@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int, param_dtype
+from cnnlab._validate import whole_number
+
+from ._checks import check_input, param_dtype
 
 
 class AlexNet(nn.Module):
@@ -51,8 +53,8 @@ class AlexNet(nn.Module):
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+        whole_number("num_classes", num_classes, allow_float=False)
+        whole_number("in_channels", in_channels, allow_float=False)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.features = nn.Sequential(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int, param_dtype
+from cnnlab._validate import whole_number
+
+from ._checks import check_input, param_dtype
 
 
 class ConvBNReLU(nn.Sequential):
@@ -76,7 +78,7 @@ class Inception(nn.Module):
         for name, value in [("in_channels", in_channels), ("ch1x1", ch1x1), ("ch3x3red", ch3x3red),
                             ("ch3x3", ch3x3), ("ch5x5red", ch5x5red), ("ch5x5", ch5x5),
                             ("pool_proj", pool_proj), ("large_kernel", large_kernel)]:
-            check_positive_int(name, value)
+            whole_number(name, value, allow_float=False)
         if large_kernel % 2 == 0:
             raise ValueError(
                 f"large_kernel must be odd so that P = F // 2 keeps H x W, got F={large_kernel}"
@@ -163,8 +165,8 @@ class GoogLeNet(nn.Module):
         large_kernel: int = 3,
     ) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+        whole_number("num_classes", num_classes, allow_float=False)
+        whole_number("in_channels", in_channels, allow_float=False)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.aux_logits = aux_logits

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int, param_dtype
+from cnnlab._validate import whole_number
+
+from ._checks import check_input, param_dtype
 
 
 class LeNet5(nn.Module):
@@ -68,8 +70,8 @@ class LeNet5(nn.Module):
         activation: str = "tanh",
     ) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+        whole_number("num_classes", num_classes, allow_float=False)
+        whole_number("in_channels", in_channels, allow_float=False)
         pools = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
         acts = {"tanh": nn.Tanh, "relu": nn.ReLU}
         if pool not in pools:

@@ -7,7 +7,9 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int, param_dtype
+from cnnlab._validate import whole_number
+
+from ._checks import check_input, param_dtype
 
 
 class ConvNet(nn.Sequential):
@@ -85,9 +87,8 @@ def convnet(
     for name, value in [("in_channels", in_channels), ("num_classes", num_classes), ("n", n),
                         ("m", m), ("width", width), ("input_size", input_size),
                         ("hidden", hidden), ("kernel_size", kernel_size), ("growth", growth)]:
-        check_positive_int(name, value)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        raise ValueError(f"k (hidden FC-RELU pairs) must be an int >= 0, got {k!r}")
+        whole_number(name, value, allow_float=False)
+    whole_number("k (hidden FC-RELU pairs)", k, 0, allow_float=False)
     if kernel_size % 2 == 0:
         raise ValueError(
             f"kernel_size must be odd so that P = F // 2 keeps the size, got F={kernel_size}"

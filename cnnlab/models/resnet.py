@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int, param_dtype
+from cnnlab._validate import whole_number
+
+from ._checks import check_input, param_dtype
 
 
 class BasicBlock(nn.Module):
@@ -38,9 +40,9 @@ class BasicBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("out_channels", out_channels)
-        check_positive_int("stride", stride)
+        whole_number("in_channels", in_channels, allow_float=False)
+        whole_number("out_channels", out_channels, allow_float=False)
+        whole_number("stride", stride, allow_float=False)
         self.in_channels = in_channels
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
@@ -107,12 +109,12 @@ class ResNet(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+        whole_number("num_classes", num_classes, allow_float=False)
+        whole_number("in_channels", in_channels, allow_float=False)
         if len(layers) != 4:
             raise ValueError(f"layers must list the blocks of 4 stages, got {list(layers)!r}")
         for n in layers:
-            check_positive_int("each entry of layers", n)
+            whole_number("each entry of layers", n, allow_float=False)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)

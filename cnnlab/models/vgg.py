@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_input, check_positive_int, param_dtype
+from cnnlab._validate import whole_number
+
+from ._checks import check_input, param_dtype
 
 #: The paper's configurations: an int is a 3x3 CONV-RELU with that many filters, "M" a 2x2 max pool.
 CONFIGS: dict[str, list[int | str]] = {
@@ -57,9 +59,9 @@ class VGG(nn.Module):
         hidden: int = 4096,
     ) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("hidden", hidden)
+        whole_number("num_classes", num_classes, allow_float=False)
+        whole_number("in_channels", in_channels, allow_float=False)
+        whole_number("hidden", hidden, allow_float=False)
         if isinstance(config, str):
             if config not in CONFIGS:
                 raise ValueError(
