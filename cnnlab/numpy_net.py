@@ -1,6 +1,7 @@
 """A CNN in NumPy alone: conv-relu-pool, conv-relu-pool, linear, trained with SGD with momentum.
 
-Built only from the course's own layers in :mod:`cnnlab.nn`; PyTorch appears only in
+Built only from the course's own layers in :mod:`cnnlab.nn` (the convolutions from its tuned
+:mod:`cnnlab.nn.fast`); PyTorch appears only in
 :meth:`NumpyCNN.to_torch`, which builds the same network to check it against.
 
 The network, for images ``x: (N, C, S, S)`` (``S`` divisible by 4)::
@@ -24,14 +25,11 @@ from collections.abc import Callable
 import numpy as np
 
 from cnnlab import nn as L
+from cnnlab._validate import whole_number
+from cnnlab.augment import random_shift
+from cnnlab.nn import fast
 
 __all__ = ["NumpyCNN", "SGDMomentum", "random_shift", "train"]
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class NumpyCNN:
@@ -65,6 +63,13 @@ class NumpyCNN:
         True
     """
 
+    #: The layers' implementations: the tuned convolution, and the pooling backward pass that
+    #: scatters through the indices the forward pass saved. ``benchmarks/bench_training.py`` swaps
+    #: in the readable ones (``cnnlab.nn.conv2d``, maxima found again) to time the difference.
+    conv2d = staticmethod(fast.conv2d)
+    conv2d_backward = staticmethod(fast.conv2d_backward)
+    save_pool_indices = True
+
     def __init__(
         self,
         in_channels: int = 1,
@@ -76,11 +81,11 @@ class NumpyCNN:
         seed: int = 0,
         dtype=np.float32,
     ) -> None:
-        C = _positive_int("in_channels", in_channels)
-        M = _positive_int("num_classes", num_classes)
-        S = _positive_int("input_size", input_size)
-        K1, K2 = _positive_int("k1", k1), _positive_int("k2", k2)
-        F = _positive_int("filter_size", filter_size)
+        C = whole_number("in_channels", in_channels)
+        M = whole_number("num_classes", num_classes)
+        S = whole_number("input_size", input_size)
+        K1, K2 = whole_number("k1", k1), whole_number("k2", k2)
+        F = whole_number("filter_size", filter_size)
         if S % 4:
             raise ValueError(
                 f"input_size must be divisible by 4 (two 2x2 pools halve it twice), got {S}"
@@ -117,26 +122,33 @@ class NumpyCNN:
         """Scores ``(N, M)`` for ``x: (N, C, S, S)``, and the cache the backward pass needs."""
         x = self._check(x)
         p, P = self.params, self.pad
-        a1 = L.conv2d(x, p["w1"], p["b1"], stride=1, pad=P)  # (N, K1, S, S)
+        a1 = self.conv2d(x, p["w1"], p["b1"], stride=1, pad=P)  # (N, K1, S, S)
         r1 = L.relu(a1)
-        h1 = L.max_pool2d(r1, 2, 2)  # (N, K1, S/2, S/2)
-        a2 = L.conv2d(h1, p["w2"], p["b2"], stride=1, pad=P)  # (N, K2, S/2, S/2)
+        h1, i1 = self._pool(r1)  # (N, K1, S/2, S/2)
+        a2 = self.conv2d(h1, p["w2"], p["b2"], stride=1, pad=P)  # (N, K2, S/2, S/2)
         r2 = L.relu(a2)
-        h2 = L.max_pool2d(r2, 2, 2)  # (N, K2, S/4, S/4)
+        h2, i2 = self._pool(r2)  # (N, K2, S/4, S/4)
         scores = L.linear(h2, p["w3"], p["b3"])  # (N, K2*S/4*S/4) @ (D, M) -> (N, M)
-        cache = {"x": x, "a1": a1, "r1": r1, "h1": h1, "a2": a2, "r2": r2, "h2": h2}
+        cache = {"x": x, "a1": a1, "r1": r1, "i1": i1, "h1": h1, "a2": a2, "r2": r2, "i2": i2,
+                 "h2": h2}
         return scores, cache
+
+    def _pool(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """2x2 max pooling, and the maxima's indices when ``save_pool_indices`` (else None)."""
+        if self.save_pool_indices:
+            return L.max_pool2d(r, 2, 2, return_indices=True)
+        return L.max_pool2d(r, 2, 2), None
 
     def backward(self, dscores: np.ndarray, cache: dict) -> dict[str, np.ndarray]:
         """Gradients of the loss for every parameter, from ``dscores = dL/dscores``."""
         p, P, c = self.params, self.pad, cache
         dh2, dw3, db3 = L.linear_backward(dscores, c["h2"], p["w3"])  # dh2: (N, K2, S/4, S/4)
-        dr2 = L.max_pool2d_backward(dh2, c["r2"], 2, 2)  # (N, K2, S/2, S/2)
+        dr2 = L.max_pool2d_backward(dh2, c["r2"], 2, 2, indices=c["i2"])  # (N, K2, S/2, S/2)
         da2 = L.relu_backward(dr2, c["a2"])
-        dh1, dw2, db2 = L.conv2d_backward(da2, c["h1"], p["w2"], stride=1, pad=P)
-        dr1 = L.max_pool2d_backward(dh1, c["r1"], 2, 2)  # (N, K1, S, S)
+        dh1, dw2, db2 = self.conv2d_backward(da2, c["h1"], p["w2"], stride=1, pad=P)
+        dr1 = L.max_pool2d_backward(dh1, c["r1"], 2, 2, indices=c["i1"])  # (N, K1, S, S)
         da1 = L.relu_backward(dr1, c["a1"])
-        _, dw1, db1 = L.conv2d_backward(da1, c["x"], p["w1"], stride=1, pad=P)
+        _, dw1, db1 = self.conv2d_backward(da1, c["x"], p["w1"], stride=1, pad=P)
         return {"w1": dw1, "b1": db1, "w2": dw2, "b2": db2, "w3": dw3, "b3": db3}
 
     def loss(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
@@ -215,26 +227,6 @@ class SGDMomentum:
             w -= (self.lr * v).astype(w.dtype, copy=False)  # in place: net.params sees it
 
 
-def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int = 1) -> np.ndarray:
-    """Data augmentation: shift each image ``x: (N, C, H, W)`` by up to ``max_shift`` pixels in H
-    and W, filling with zeros (the NumPy twin of :func:`cnnlab.data.random_shift`)."""
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"random_shift expects x: (N, C, H, W), got shape {x.shape}")
-    N, _, H, W = x.shape
-    s = max_shift
-    padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)))  # (N, C, H + 2s, W + 2s)
-    dy, dx = rng.integers(0, 2 * s + 1, size=(2, N))
-    # one H x W window per image, at offset (dy, dx): a shift by (s - dy, s - dx)
-    rows = dy[:, None] + np.arange(H)  # (N, H)
-    cols = dx[:, None] + np.arange(W)  # (N, W)
-    n = np.arange(N)[:, None, None, None]
-    c = np.arange(x.shape[1])[None, :, None, None]
-    return padded[n, c, rows[:, None, :, None], cols[:, None, None, :]]  # (N, C, H, W)
-
-
 def train(
     net: NumpyCNN,
     x: np.ndarray,
@@ -263,7 +255,7 @@ def train(
         batch_size (int): Default: 32
         weight_decay (float): L2 penalty. Default: 0
         lr_decay (float): the learning rate is multiplied by this after every epoch. Default: 1
-        augment (callable, optional): ``augment(x_batch, rng)`` returns the batch to train on,
+        augment (callable, optional): ``augment(x_batch, rng=rng)`` returns the batch to train on,
             e.g. :func:`random_shift`. Default: None
         seed (int): seed of the batch order. Default: 0
         verbose (bool): print one line per epoch (on stdout). Default: False
@@ -276,10 +268,8 @@ def train(
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"x and y must hold as many samples, got {len(x)} and {len(y)}")
-    epochs = int(epochs) if not isinstance(epochs, bool) and epochs >= 0 else -1
-    if epochs < 0:
-        raise ValueError("epochs must be an int >= 0")
-    batch_size = _positive_int("batch_size", batch_size)
+    epochs = whole_number("epochs", epochs, 0, allow_float=False)
+    batch_size = whole_number("batch_size", batch_size, allow_float=False)
     opt = SGDMomentum(net.params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     rng = np.random.default_rng(seed)
     history: dict[str, list[float]] = {
@@ -291,7 +281,7 @@ def train(
         total, correct = 0.0, 0
         for i in range(0, len(x), batch_size):
             idx = order[i : i + batch_size]
-            xb = x[idx] if augment is None else augment(x[idx], rng)
+            xb = x[idx] if augment is None else augment(x[idx], rng=rng)
             scores, cache = net.forward(xb)
             loss, dscores = L.softmax_cross_entropy(scores, y[idx])
             opt.step(net.backward(dscores, cache))

@@ -1,10 +1,13 @@
 """conv2d_naive, conv2d, conv2d_backward against torch.nn.functional.conv2d and autograd (float64),
 against the numerical gradient, and against each other; hypothesis sweeps of shapes, strides and
-paddings, including the ones that must raise.
+paddings, including the ones that must raise. Every test runs the readable layer (cnnlab.nn) and
+the tuned one (cnnlab.nn.fast, both of its forward paths), and the sweeps check the two agree.
 
 Tolerances: float64 forward/backward vs torch rel_error < 1e-9; vs the central-difference gradient
 rel_error < 1e-6; float32 vs torch float32 rtol 1e-4.
 """
+
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -14,7 +17,19 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cnnlab.gradcheck import numerical_gradient, rel_error
-from cnnlab.nn import conv2d, conv2d_backward, conv2d_naive
+from cnnlab.nn import conv2d, conv2d_backward, conv2d_naive, fast
+
+
+def fast_batched(x, w, b, stride=1, pad=0):
+    """fast.conv2d through its batched-columns path, whatever the number of rows C*F*F."""
+    with mock.patch.object(fast, "PER_IMAGE_ROWS", 0):
+        return fast.conv2d(x, w, b, stride, pad)
+
+
+FORWARDS = {"readable": conv2d, "fast": fast.conv2d, "fast batched": fast_batched}
+BACKWARDS = {"readable": conv2d_backward, "fast": fast.conv2d_backward}
+forwards = pytest.mark.parametrize("conv", FORWARDS.values(), ids=FORWARDS.keys())
+backwards = pytest.mark.parametrize("conv_bwd", BACKWARDS.values(), ids=BACKWARDS.keys())
 
 
 def close(a, b):
@@ -73,25 +88,27 @@ def test_forward_backward_match_torch(x_shape, w_shape, S, P):
     rng = np.random.default_rng(0)
     x, w, b = rng.normal(size=x_shape), rng.normal(size=w_shape), rng.normal(size=w_shape[0])
     ref = torch_conv(x, w, b, S, P)
-    out = conv2d(x, w, b, stride=S, pad=P)
-    assert out.shape == ref.shape
-    assert rel_error(out, ref) < TOL_TORCH
-    assert rel_error(conv2d_naive(x, w, b, stride=S, pad=P), ref) < TOL_TORCH
+    for conv in (conv2d_naive, *FORWARDS.values()):
+        out = conv(x, w, b, stride=S, pad=P)
+        assert out.shape == ref.shape, conv
+        assert rel_error(out, ref) < TOL_TORCH, conv
 
     dout = rng.normal(size=ref.shape)
     _, dx_t, dw_t, db_t = torch_conv(x, w, b, S, P, dout)
-    dx, dw, db = conv2d_backward(dout, x, w, stride=S, pad=P)
-    assert rel_error(dx, dx_t) < TOL_TORCH
-    assert rel_error(dw, dw_t) < TOL_TORCH
-    assert rel_error(db, db_t) < TOL_TORCH
+    for conv_bwd in BACKWARDS.values():
+        dx, dw, db = conv_bwd(dout, x, w, stride=S, pad=P)
+        assert rel_error(dx, dx_t) < TOL_TORCH, conv_bwd
+        assert rel_error(dw, dw_t) < TOL_TORCH, conv_bwd
+        assert rel_error(db, db_t) < TOL_TORCH, conv_bwd
 
 
+@backwards
 @pytest.mark.parametrize("S, P", [(1, 1), (2, 0), (2, 1), (3, 1)])
-def test_backward_matches_numerical_gradient(S, P):
+def test_backward_matches_numerical_gradient(S, P, conv_bwd):
     rng = np.random.default_rng(1)
     x, w, b = rng.normal(size=(2, 2, 7, 7)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)
     dout = rng.normal(size=conv2d(x, w, b, S, P).shape)
-    dx, dw, db = conv2d_backward(dout, x, w, S, P)
+    dx, dw, db = conv_bwd(dout, x, w, S, P)
     assert rel_error(dx, numerical_gradient(lambda v: conv2d(v, w, b, S, P), x, dout)) < TOL_NUM
     assert rel_error(dw, numerical_gradient(lambda v: conv2d(x, v, b, S, P), w, dout)) < TOL_NUM
     assert rel_error(db, numerical_gradient(lambda v: conv2d(x, w, v, S, P), b, dout)) < TOL_NUM
@@ -106,6 +123,8 @@ def test_sweep_forward_matches_torch_and_naive(case):
     assert out.shape == shape == ref.shape
     close(out, ref)
     close(conv2d_naive(x, w, b, S, P), out)
+    for tuned in (fast.conv2d, fast_batched):   # the tuned layer agrees with the readable one
+        close(tuned(x, w, b, S, P), out)
 
 
 @SWEEP
@@ -118,6 +137,8 @@ def test_sweep_backward_matches_autograd(case):
     close(dx, dx_t)
     close(dw, dw_t)
     close(db, db_t)
+    for got, readable in zip(fast.conv2d_backward(dout, x, w, S, P), (dx, dw, db), strict=True):
+        close(got, readable)
 
 
 @settings(max_examples=12, deadline=None)
@@ -129,10 +150,13 @@ def test_sweep_backward_matches_numerical_gradient(case):
     x, w, b, S, P, shape, rng = case
     dout = rng.normal(size=shape)
     dx, dw, _ = conv2d_backward(dout, x, w, S, P)
+    fdx, fdw, _ = fast.conv2d_backward(dout, x, w, S, P)
     num_dx = numerical_gradient(lambda v: conv2d(v, w, b, S, P), x, dout)
     num_dw = numerical_gradient(lambda v: conv2d(x, v, b, S, P), w, dout)
     np.testing.assert_allclose(dx, num_dx, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(dw, num_dw, rtol=1e-6, atol=1e-8)
+    close(fdx, dx)
+    close(fdw, dw)
 
 
 @SWEEP
@@ -147,34 +171,54 @@ def test_sweep_raises_exactly_when_the_filter_does_not_fit(H, W, F, S, P):
     x, w, b = rng.normal(size=(1, 2, H, W)), rng.normal(size=(2, 2, F, F)), rng.normal(size=2)
     fits = all(n + 2 * P >= F and (n + 2 * P - F) % S == 0 for n in (H, W))
     if fits:
-        close(conv2d(x, w, b, S, P), torch_conv(x, w, b, S, P))
-        conv2d_backward(np.ones((1, 2, (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1)),
-                        x, w, S, P)
+        ref = torch_conv(x, w, b, S, P)
+        for conv in FORWARDS.values():
+            close(conv(x, w, b, S, P), ref)
+        dout = np.ones((1, 2, (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1))
+        close(fast.conv2d_backward(dout, x, w, S, P)[0], conv2d_backward(dout, x, w, S, P)[0])
     else:
-        for fn in (conv2d, conv2d_naive):
+        for fn in (conv2d_naive, *FORWARDS.values()):
             with pytest.raises(ValueError, match=f"{F}x{F} filter"):
                 fn(x, w, b, S, P)
+        dout = np.ones((1, 2, 1, 1))
+        for fn in BACKWARDS.values():
+            with pytest.raises(ValueError, match=f"{F}x{F} filter"):
+                fn(dout, x, w, S, P)
 
 
+@forwards
+@backwards
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dtype_is_kept(dtype):
+def test_dtype_is_kept(dtype, conv, conv_bwd):
     rng = np.random.default_rng(2)
     x = rng.normal(size=(2, 3, 6, 6)).astype(dtype)
     w = rng.normal(size=(4, 3, 3, 3)).astype(dtype)
     b = rng.normal(size=4).astype(dtype)
-    out = conv2d(x, w, b, 1, 1)
+    out = conv(x, w, b, 1, 1)
     assert out.dtype == dtype and conv2d_naive(x, w, b, 1, 1).dtype == dtype
-    grads = conv2d_backward(np.ones_like(out), x, w, 1, 1)
+    grads = conv_bwd(np.ones_like(out), x, w, 1, 1)
     assert [g.dtype for g in grads] == [dtype] * 3
     ref = TF.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), padding=1).numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
 
 
-def test_integer_input_is_computed_in_float64():
+@forwards
+def test_integer_input_is_computed_in_float64(conv):
     x = np.arange(16).reshape(1, 1, 4, 4)
-    out = conv2d(x, np.ones((1, 1, 2, 2), dtype=int), np.zeros(1, dtype=int))
+    out = conv(x, np.ones((1, 1, 2, 2), dtype=int), np.zeros(1, dtype=int))
     assert out.dtype == np.float64
     assert out[0, 0, 0, 0] == 0 + 1 + 4 + 5
+
+
+@pytest.mark.parametrize("conv", [conv2d_naive, *FORWARDS.values()])
+def test_no_bias_is_pytorchs_bias_false(conv):
+    """b=None: no bias added at all (not a zero-filled one that changes the dtype or shape)."""
+    rng = np.random.default_rng(4)
+    x, w = rng.normal(size=(2, 3, 7, 7)), rng.normal(size=(4, 3, 3, 3))
+    ref = TF.conv2d(torch.tensor(x), torch.tensor(w), None, stride=2, padding=1).numpy()
+    out = conv(x, w, None, 2, 1)
+    assert rel_error(out, ref) < TOL_TORCH
+    assert conv(x.astype(np.float32), w.astype(np.float32), None).dtype == np.float32
 
 
 @pytest.mark.parametrize(
@@ -199,12 +243,13 @@ def test_integer_input_is_computed_in_float64():
 )
 def test_bad_input_raises_a_value_error_naming_the_rule(x_shape, w_shape, b_shape, S, P, match):
     x, w, b = np.ones(x_shape), np.ones(w_shape), np.ones(b_shape)
-    for fn in (conv2d, conv2d_naive):
+    for fn in (conv2d_naive, *FORWARDS.values()):
         with pytest.raises(ValueError, match=match):
             fn(x, w, b, S, P)
 
 
-def test_backward_rejects_a_dout_of_the_wrong_shape():
+@backwards
+def test_backward_rejects_a_dout_of_the_wrong_shape(conv_bwd):
     x, w = np.ones((2, 3, 7, 7)), np.ones((4, 3, 3, 3))
     with pytest.raises(ValueError, match=r"dout must have shape \(2, 4, 5, 5\)"):
-        conv2d_backward(np.ones((2, 4, 7, 7)), x, w)
+        conv_bwd(np.ones((2, 4, 7, 7)), x, w)

@@ -85,6 +85,57 @@ def test_sweep_matches_torch(kind, case):
 
 
 @settings(max_examples=30, deadline=None)
+@given(case=pool_case(), ties=st.booleans())
+def test_sweep_saved_indices_are_torchs_and_give_the_same_gradient(case, ties):
+    """return_indices gives PyTorch's indices (flat h * W + w, first maximum on ties), and the
+    backward pass through them equals autograd's and the backward pass without them."""
+    F, S, shape, out_shape, rng = case
+    x = rng.integers(0, 3, size=shape).astype(float) if ties else distinct(rng, shape)
+    dout = rng.normal(size=out_shape)
+    xt = torch.tensor(x, requires_grad=True)
+    out_t, idx_t = TF.max_pool2d(xt, F, S, return_indices=True)
+    out_t.backward(torch.tensor(dout))
+    out, idx = max_pool2d(x, F, S, return_indices=True)
+    np.testing.assert_array_equal(out, out_t.detach().numpy())
+    np.testing.assert_array_equal(idx, idx_t.numpy())
+    assert idx.dtype == np.int64
+    dx = max_pool2d_backward(dout, x, F, S, indices=idx)
+    close(dx, xt.grad.numpy())
+    close(dx, max_pool2d_backward(dout, x, F, S))
+
+
+def test_saved_indices_point_at_a_nan_like_torch():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan          # two NaNs in the first window
+    out, idx = max_pool2d(x, 2, 2, return_indices=True)
+    out_t, idx_t = TF.max_pool2d(torch.tensor(x), 2, 2, return_indices=True)
+    np.testing.assert_array_equal(out, out_t.numpy())   # NaN where torch has NaN
+    np.testing.assert_array_equal(idx, idx_t.numpy())
+    assert np.isnan(x.reshape(-1)[idx[0, 0, 0, 0]])
+
+
+def test_saved_indices_of_an_integer_input():
+    x = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]])[None, None]
+    out, idx = max_pool2d(x, 2, 2, return_indices=True)
+    np.testing.assert_array_equal(x.reshape(-1)[idx.reshape(-1)], out.reshape(-1))
+    np.testing.assert_array_equal(idx[0, 0], [[5, 7], [8, 15]])
+
+
+@pytest.mark.parametrize(
+    "indices, match",
+    [
+        (np.zeros((1, 1, 3, 3), dtype=np.int64), r"shape of the pooled output .* \(1, 1, 2, 2\)"),
+        (np.zeros((1, 1, 2, 2)), "must be integers"),
+        (np.full((1, 1, 2, 2), 16), r"in \[0, H\*W\) = \[0, 16\)"),
+        (np.full((1, 1, 2, 2), -1), r"got values in \[-1, -1\]"),
+    ],
+)
+def test_bad_indices_raise_a_value_error(indices, match):
+    with pytest.raises(ValueError, match=match):
+        max_pool2d_backward(np.ones((1, 1, 2, 2)), np.ones((1, 1, 4, 4)), 2, 2, indices=indices)
+
+
+@settings(max_examples=30, deadline=None)
 @given(H=st.integers(1, 10), W=st.integers(1, 10), F=st.integers(1, 5), S=st.integers(1, 4))
 def test_sweep_raises_exactly_when_the_window_does_not_fit(H, W, F, S):
     x = distinct(np.random.default_rng(0), (1, 1, H, W))
@@ -114,6 +165,9 @@ def test_dtype_is_kept(dtype):
         out = fwd(x)
         assert out.dtype == dtype
         assert bwd(np.ones_like(out), x).dtype == dtype
+    out, idx = max_pool2d(x, return_indices=True)
+    assert out.dtype == dtype
+    assert max_pool2d_backward(np.ones_like(out), x, indices=idx).dtype == dtype
 
 
 def test_max_pool_keeps_integers_and_avg_pool_averages_them_in_float64():

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.shapes import _side, _whole
-
-LETTERS = {4: "(N, C, H, W)"}
+from cnnlab._validate import whole_number
+from cnnlab.shapes import _side
 
 
 def array(name: str, a) -> np.ndarray:
@@ -35,7 +34,7 @@ def ndim(name: str, a: np.ndarray, n: int, letters: str) -> None:
 
 
 def stride_pad(stride, pad) -> tuple[int, int]:
-    return _whole("stride S", stride, 1), _whole("pad P", pad, 0)
+    return whole_number("stride S", stride, 1), whole_number("pad P", pad, 0)
 
 
 def window_output(

@@ -4,7 +4,7 @@ A fresh 10-100 MB array is paid for again at every call: the kernel maps and zer
 first touch (about 30 ms for the 75 MB columns of a 64-channel 3x3 layer on 32 images here).
 Reusing one buffer per role makes that a one-time cost. Buffers never leave the function that
 asked for them (results are always fresh arrays), are kept per thread, and a request above
-``MAX_BYTES`` gets a plain ``np.empty``. ``clear()`` frees them.
+``MAX_BYTES`` gets a plain ``np.empty``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,3 @@ def scratch(role: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     start = -buf.ctypes.data % ALIGN
     return buf[start : start + nbytes].view(dtype).reshape(shape)
 
-
-def clear() -> None:
-    """Free this thread's buffers."""
-    _local.__dict__.pop("buffers", None)

@@ -1,8 +1,12 @@
-"""The convolution layer: forward (naive loops and im2col + one matrix product) and backward.
+"""The convolution layer, written to be read: naive loops, then im2col + one matrix product, and
+the backward pass through im2col/col2im.
 
 Shapes (the slides' letters):
-    x: (N, C, H, W)   w: (K, C, F, F)   b: (K,)   out: (N, K, H', W')
+    x: (N, C, H, W)   w: (K, C, F, F)   b: (K,) or None   out: (N, K, H', W')
     H' = (H + 2P - F) / S + 1,   W' = (W + 2P - F) / S + 1
+
+The tuned version of the same layer (phase-split columns, reused buffers) is
+:mod:`cnnlab.nn.fast`; tests check that both give the same numbers.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.nn import _checks
-from cnnlab.nn._workspace import scratch
-from cnnlab.nn.im2col import _col2im_T, _im2col_T
+from cnnlab.nn.im2col import col2im, im2col
 from cnnlab.nn.pad import zero_pad
 
 
-def _prepare(x, w, b, stride, pad):
+def prepare(x, w, b, stride, pad):
+    """Check the arguments of a convolution; return them in their common float dtype.
+
+    Returns ``x, w, b, S, P, Ho, Wo`` (``b`` stays None when it is None).
+    """
     x, w, b = _checks.conv_args(x, w, b)
     S, P = _checks.stride_pad(stride, pad)
     N, C, H, W = x.shape
@@ -29,6 +36,19 @@ def _prepare(x, w, b, stride, pad):
     return x, w, b, S, P, Ho, Wo
 
 
+def prepare_backward(dout, x, w, stride, pad):
+    """Check the arguments of a convolution's backward pass; ``dout`` must be ``(N, K, H', W')``.
+
+    Returns ``dout, x, w, S, P, Ho, Wo``, all three arrays in their common float dtype.
+    """
+    x, w, _, S, P, Ho, Wo = prepare(x, w, None, stride, pad)
+    dout = _checks.array("dout", dout)
+    _checks.same_shape("dout", dout, "N, K, H', W'", (x.shape[0], w.shape[0], Ho, Wo))
+    dt = _checks.float_dtype(dout, x)
+    return (dout.astype(dt, copy=False), x.astype(dt, copy=False), w.astype(dt, copy=False),
+            S, P, Ho, Wo)
+
+
 def conv2d_naive(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
     """Convolution with explicit loops: the version a student writes first.
 
@@ -38,7 +58,7 @@ def conv2d_naive(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
     Args:
         x: ``(N, C, H, W)`` images.
         w: ``(K, C, F, F)`` filters (they extend the full depth C of the input).
-        b: ``(K,)`` biases.
+        b: ``(K,)`` biases, or None for no bias (PyTorch's ``bias=False``).
         stride: ``S`` >= 1. Default 1.
         pad: zero padding ``P`` >= 0. Default 0.
 
@@ -53,7 +73,7 @@ def conv2d_naive(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
     >>> conv2d_naive(np.ones((1, 3, 32, 32)), np.ones((6, 3, 5, 5)), np.zeros(6)).shape
     (1, 6, 28, 28)
     """
-    x, w, b, S, P, Ho, Wo = _prepare(x, w, b, stride, pad)
+    x, w, b, S, P, Ho, Wo = prepare(x, w, b, stride, pad)
     N = x.shape[0]
     K, _, F, _ = w.shape
     xp = zero_pad(x, P)
@@ -63,17 +83,16 @@ def conv2d_naive(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
             for i in range(Ho):
                 for j in range(Wo):
                     window = xp[n, :, i * S : i * S + F, j * S : j * S + F]  # (C, F, F)
-                    out[n, k, i, j] = np.sum(window * w[k]) + b[k]
+                    out[n, k, i, j] = np.sum(window * w[k]) + (0 if b is None else b[k])
     return out
 
 
 def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
-    """Convolution, vectorised: im2col, then one matrix product for the whole batch.
+    """Convolution, vectorised: every window becomes a column (im2col), then one matrix product.
 
     Same arguments, result, dtype and errors as :func:`conv2d_naive`:
-    ``x: (N, C, H, W)``, ``w: (K, C, F, F)``, ``b: (K,)`` -> ``out: (N, K, H', W')`` with
-    ``H' = (H + 2P - F) / S + 1``. The columns are those of :func:`~cnnlab.nn.im2col` with the
-    batch folded in, ``(C*F*F, N*H'*W')``, so that all N images share one large product.
+    ``x: (N, C, H, W)``, ``w: (K, C, F, F)``, ``b: (K,)`` or None -> ``out: (N, K, H', W')`` with
+    ``H' = (H + 2P - F) / S + 1``.
 
     >>> x = np.random.default_rng(0).normal(size=(2, 3, 7, 7))
     >>> w = np.random.default_rng(1).normal(size=(4, 3, 3, 3))
@@ -81,15 +100,14 @@ def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
     >>> out.shape, bool(np.allclose(out, conv2d_naive(x, w, np.zeros(4), stride=2, pad=1)))
     ((2, 4, 4, 4), True)
     """
-    x, w, b, S, P, Ho, Wo = _prepare(x, w, b, stride, pad)
+    x, w, b, S, P, Ho, Wo = prepare(x, w, b, stride, pad)
     N = x.shape[0]
-    K, C, F, _ = w.shape
-    cols = _im2col_T(x, F, S, P, Ho, Wo)           # (C*F*F, N*H'*W')
-    prod = scratch("prod", (K, N * Ho * Wo), x.dtype)
-    np.matmul(w.reshape(K, C * F * F), cols, out=prod)  # (K, C*F*F) @ (C*F*F, N*H'*W')
-    out = np.empty((N, K, Ho, Wo), dtype=x.dtype)
-    # (K, N*H'*W') -> (K, N, H', W') -> (N, K, H', W'), PyTorch's layout, plus the bias
-    np.add(prod.reshape(K, N, Ho, Wo).transpose(1, 0, 2, 3), b[:, None, None], out=out)
+    K, _, F, _ = w.shape
+    cols = im2col(x, F, S, P)                      # (N, C*F*F, H'*W')
+    out = w.reshape(K, -1) @ cols                  # (K, C*F*F) @ (N, C*F*F, H'*W') -> (N, K, H'*W')
+    out = out.reshape(N, K, Ho, Wo)
+    if b is not None:
+        out += b[:, None, None]                    # one bias per filter, (K, 1, 1) broadcast
     return out
 
 
@@ -106,6 +124,7 @@ def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
         ``(dx, dw, db)`` of shapes ``(N, C, H, W)``, ``(K, C, F, F)``, ``(K,)``:
         ``db = dout summed over N, H', W'``; ``dw = dout @ cols^T`` with ``cols = im2col(x)``
         (summed over the images); ``dx = col2im(w^T @ dout)``. Same dtype as the forward result.
+        (Without a bias in the forward pass, ignore ``db``.)
 
     >>> x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
     >>> dx, dw, db = conv2d_backward(np.ones((1, 1, 2, 2)), x, w)
@@ -114,23 +133,14 @@ def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
            [2., 4., 2.],
            [1., 2., 1.]]), array([4.]))
     """
-    x, w, _, S, P, Ho, Wo = _prepare(x, w, None, stride, pad)
-    dout = _checks.array("dout", dout)
-    N, C, H, W = x.shape
+    dout, x, w, S, P, Ho, Wo = prepare_backward(dout, x, w, stride, pad)
+    N = x.shape[0]
     K, _, F, _ = w.shape
-    _checks.same_shape("dout", dout, "N, K, H', W'", (N, K, Ho, Wo))
-    dt = _checks.float_dtype(dout, x)
-    x, w = x.astype(dt, copy=False), w.astype(dt, copy=False)
-
-    # (N, K, H', W') -> (K, N, H', W') -> (K, N*H'*W'): the columns' order
-    dout_T = scratch("prod", (K, N, Ho, Wo), dt)
-    np.copyto(dout_T, dout.transpose(1, 0, 2, 3))
-    dout_T = dout_T.reshape(K, N * Ho * Wo)
-    db = dout_T.sum(axis=1)                        # (K,)
-    cols = _im2col_T(x, F, S, P, Ho, Wo)           # (C*F*F, N*H'*W')
-    # dw^T = cols @ dout_T^T: (C*F*F, N*H'*W') @ (N*H'*W', K) -> (C*F*F, K), BLAS's faster order
-    dw = np.ascontiguousarray((cols @ dout_T.T).T).reshape(K, C, F, F)
-    dcols = scratch("cols", (C * F * F, N * Ho * Wo), dt)   # cols no longer needed: reuse
-    np.matmul(w.reshape(K, C * F * F).T, dout_T, out=dcols)  # (C*F*F, K) @ (K, N*H'*W')
-    dx = _col2im_T(dcols, (N, C, H, W), F, S, P, Ho, Wo)
+    dout = dout.reshape(N, K, Ho * Wo)             # (N, K, H'*W')
+    db = dout.sum(axis=(0, 2))                     # (K,)
+    cols = im2col(x, F, S, P)                      # (N, C*F*F, H'*W')
+    # (N, K, H'*W') @ (N, H'*W', C*F*F) -> (N, K, C*F*F), summed over the images
+    dw = (dout @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    dcols = w.reshape(K, -1).T @ dout              # (C*F*F, K) @ (N, K, H'*W') -> (N, C*F*F, H'*W')
+    dx = col2im(dcols, x.shape, F, S, P)           # (N, C, H, W), overlapping windows summed
     return dx, dw, db

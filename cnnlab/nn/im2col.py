@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cnnlab._validate import whole_number
 from cnnlab.nn import _checks
-from cnnlab.nn._workspace import scratch
 from cnnlab.nn.pad import zero_pad
 
 
@@ -51,7 +51,7 @@ def im2col(x, f: int, stride: int = 1, pad: int = 0) -> np.ndarray:
     """
     x = _checks.array("x", x)
     _checks.ndim("x", x, 4, "(N, C, H, W)")
-    F = _checks._whole("f (the filter size F)", f, 1)
+    F = whole_number("f (the filter size F)", f, 1)
     S, P = _checks.stride_pad(stride, pad)
     N, C, H, W = x.shape
     Ho, Wo = _checks.window_output(H, W, F, S, P)
@@ -88,7 +88,7 @@ def col2im(cols, x_shape, f: int, stride: int = 1, pad: int = 0) -> np.ndarray:
     if len(tuple(x_shape)) != 4:
         raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)}")
     N, C, H, W = (int(v) for v in x_shape)
-    F = _checks._whole("f (the filter size F)", f, 1)
+    F = whole_number("f (the filter size F)", f, 1)
     S, P = _checks.stride_pad(stride, pad)
     Ho, Wo = _checks.window_output(H, W, F, S, P)
     _checks.same_shape("cols", cols, "N, C*F*F, H'*W'", (N, C * F * F, Ho * Wo))
@@ -108,88 +108,3 @@ def _col2im(cols, x_shape, F, S, P, Ho, Wo) -> np.ndarray:
             cols_ = slice(j, j + S * (Wo - 1) + 1, S)
             xp[:, :, rows, cols_] += cols6[:, :, i, j]
     return np.ascontiguousarray(xp[:, :, P : P + H, P : P + W]) if P else xp
-
-
-# ---------------------------------------------------------------------------------------------
-# The layout conv2d uses for speed: the batch folded into the columns, one big matrix product.
-#
-#   cols_T: (C*F*F, N*H'*W')        w.reshape(K, C*F*F) @ cols_T -> (K, N*H'*W')
-#
-# To copy long contiguous runs even when S > 1, the padded input is first split into its S*S
-# "phases": z[c, a, b, n, u, v] = x_padded[n, c, S*u + a, S*v + b]. Filter offset i = S*q + a
-# then reads z[c, a, ., n, h + q, .]: for each phase (a, b) one strided view of z covers every
-# offset i = a, a+S, ... and j = b, b+S, ..., with unit stride along w'.
-# ---------------------------------------------------------------------------------------------
-
-
-def _phase_geometry(H, F, S, P, Ho):
-    """Size Hq of one phase, and for each phase a: the x rows it holds and where they go."""
-    Hq = Ho + (F - 1) // S
-    out = []
-    for a in range(S):
-        # padded rows r = S*u + a with P <= r < P + H (real pixels) and u < Hq
-        r0 = a + S * max(0, -((a - P) // S))          # first r >= P with r % S == a
-        rows = range(r0, min(P + H, S * Hq), S)
-        out.append((slice(r0 - P, rows.stop - P if len(rows) else r0 - P, S),
-                    slice(r0 // S, r0 // S + len(rows))))
-    return Hq, out
-
-
-def _phases(x: np.ndarray, F, S, P, Ho, Wo) -> np.ndarray:
-    """``(N, C, H, W) -> z: (C, S, S, N, Hq, Wq)``, zero padded, phase-split (one pass over x)."""
-    N, C, H, W = x.shape
-    Hq, rows = _phase_geometry(H, F, S, P, Ho)
-    Wq, cols = _phase_geometry(W, F, S, P, Wo)
-    z = scratch("phases", (C, S, S, N, Hq, Wq), x.dtype)
-    z.fill(0)
-    x_cn = x.transpose(1, 0, 2, 3)                   # (C, N, H, W) view
-    for a, (src_r, dst_r) in enumerate(rows):
-        for b, (src_c, dst_c) in enumerate(cols):
-            z[:, a, b, :, dst_r, dst_c] = x_cn[:, :, src_r, src_c]
-    return z
-
-
-def _im2col_T(x: np.ndarray, F, S, P, Ho, Wo, role: str = "cols") -> np.ndarray:
-    """``(N, C, H, W) -> cols_T: (C*F*F, N*H'*W')``, ``cols_T[(c, i, j), (n, h', w')] =
-    x_padded[n, c, h'*S + i, w'*S + j]``, in the scratch buffer ``role`` (valid until the next
-    call with that role)."""
-    N, C = x.shape[:2]
-    cols = scratch(role, (C, F, F, N, Ho, Wo), x.dtype)
-    if S > 1 and F * F <= 2 * S * S:
-        # few columns per input value: a phase split would cost more than it saves; gather the
-        # (C, F, F, N, H', W') windows from the padded input directly, with stride S along w'
-        xp = zero_pad(x, P) if P else x
-        sN, sC, sH, sW = xp.strides
-        cols[...] = as_strided(xp, shape=(C, F, F, N, Ho, Wo),
-                               strides=(sC, sH, sW, sN, S * sH, S * sW), writeable=False)
-        return cols.reshape(C * F * F, N * Ho * Wo)
-    z = _phases(x, F, S, P, Ho, Wo)
-    zC, _, _, zN, zU, zV = z.strides
-    for a in range(min(S, F)):
-        for b in range(min(S, F)):
-            nq_i, nq_j = len(range(a, F, S)), len(range(b, F, S))
-            # (C, offsets i = a + S*q, offsets j = b + S*r, N, H', W') view of phase (a, b)
-            src = as_strided(z[:, a, b], shape=(C, nq_i, nq_j, N, Ho, Wo),
-                             strides=(zC, zU, zV, zN, zU, zV), writeable=False)
-            cols[:, a::S, b::S] = src
-    return cols.reshape(C * F * F, N * Ho * Wo)
-
-
-def _col2im_T(cols_T: np.ndarray, x_shape, F, S, P, Ho, Wo) -> np.ndarray:
-    """Adjoint of ``_im2col_T``: ``(C*F*F, N*H'*W') -> (N, C, H, W)``, overlaps summed."""
-    N, C, H, W = x_shape
-    Hq, rows = _phase_geometry(H, F, S, P, Ho)
-    Wq, cols = _phase_geometry(W, F, S, P, Wo)
-    dz = scratch("phases", (C, S, S, N, Hq, Wq), cols_T.dtype)
-    dz.fill(0)
-    c6 = cols_T.reshape(C, F, F, N, Ho, Wo)
-    for i in range(F):
-        for j in range(F):
-            # offset (i, j) = (S*q + a, S*r + b): a (C, N, H', W') block of phase (a, b)
-            dz[:, i % S, j % S, :, i // S : i // S + Ho, j // S : j // S + Wo] += c6[:, i, j]
-    dx = np.empty((N, C, H, W), dtype=cols_T.dtype)
-    dx_cn = dx.transpose(1, 0, 2, 3)                 # (C, N, H, W) view
-    for a, (src_r, dst_r) in enumerate(rows):
-        for b, (src_c, dst_c) in enumerate(cols):
-            dx_cn[:, :, src_r, src_c] = dz[:, a, b, :, dst_r, dst_c]
-    return dx

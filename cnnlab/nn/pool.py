@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab._validate import whole_number
 from cnnlab.nn import _checks
 
 
 def _prepare(x, size, stride):
     x = _checks.array("x", x)
     _checks.ndim("x", x, 4, "(N, C, H, W)")
-    F = _checks._whole("size (the pooling window F)", size, 1)
-    S = _checks._whole("stride S", stride, 1)
+    F = whole_number("size (the pooling window F)", size, 1)
+    S = whole_number("stride S", stride, 1)
     Ho, Wo = _checks.window_output(x.shape[2], x.shape[3], F, S, 0, window="pooling window")
     return x, F, S, Ho, Wo
 
@@ -39,24 +40,46 @@ def _rows(a: int, S: int, n_out: int) -> slice:
     return slice(a, a + S * (n_out - 1) + 1, S)
 
 
-def max_pool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
+def max_pool2d(x, size: int = 2, stride: int = 2, return_indices: bool = False):
     """Max pooling: the largest value of each ``size x size`` window, every channel on its own.
 
     Args:
         x: ``(N, C, H, W)``.
         size: window side ``F``. Default 2.
         stride: ``S``. Default 2.
+        return_indices: also return where each maximum was (PyTorch's ``return_indices``), for
+            :func:`max_pool2d_backward`. Default False.
 
     Returns:
-        ``(N, C, H', W')`` with ``H' = (H - F) / S + 1``, same dtype as ``x``.
+        out: ``(N, C, H', W')`` with ``H' = (H - F) / S + 1``, same dtype as ``x``; with
+        ``return_indices``, ``(out, indices)``: ``indices (N, C, H', W')`` int64, the flat position
+        ``h * W + w`` of each window's maximum in its ``H x W`` map (the first one in row-major
+        order on ties, as PyTorch).
 
     >>> x = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]])
     >>> max_pool2d(x[None, None])[0, 0]
     array([[6, 8],
            [3, 4]])
+    >>> max_pool2d(x[None, None], return_indices=True)[1][0, 0]   # 6 at (1, 1), 8 at (1, 3), ...
+    array([[ 5,  7],
+           [ 8, 15]])
     """
     x, F, S, Ho, Wo = _prepare(x, size, stride)
-    # running maximum over the F*F window offsets: F*F elementwise passes over (N, C, H', W')
+    if not return_indices:
+        return _running_max(x, F, S, Ho, Wo)
+    out = _running_max(x, F, S, Ho, Wo)
+    offset = _argmax_offset(x, out, F, S, Ho, Wo)  # (N, C, H', W'): a*F + c inside the window
+    W = x.shape[3]
+    # window (i, j) starts at (i*S, j*S) of its map; offset a*F + c is the element (a, c) in it
+    start = np.arange(Ho)[:, None] * (S * W) + np.arange(Wo) * S              # (H', W')
+    step = (np.arange(F * F) // F) * W + np.arange(F * F) % F                 # (F*F,)
+    indices = np.take(step.astype(np.int64), offset)                          # (N, C, H', W')
+    indices += start
+    return out, indices
+
+
+def _running_max(x, F, S, Ho, Wo):
+    """Each window's maximum ``(N, C, H', W')``: F*F elementwise passes over the window offsets."""
     out = x[:, :, _rows(0, S, Ho), _rows(0, S, Wo)].copy()
     for a in range(F):
         for c in range(F):
@@ -65,20 +88,51 @@ def max_pool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
     return out
 
 
-def max_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
+def _argmax_offset(x, out, F, S, Ho, Wo):
+    """Where in each window its maximum ``out`` is, as the offset ``a*F + c`` (uint8 or int16).
+
+    PyTorch's rule: a value replaces the maximum so far if it is larger or NaN, so ties go to the
+    first maximum in row-major order, and a window holding NaNs points at its last NaN.
+    """
+    offsets = [(a, c) for a in range(F) for c in range(F)]
+    dt = np.uint8 if F * F <= 256 else np.int16
+    offset = np.zeros(out.shape, dtype=dt)
+    free = np.ones(out.shape, dtype=bool)          # windows whose maximum is not found yet
+    at = np.empty(out.shape, dtype=bool)
+    for k, (a, c) in enumerate(offsets):
+        np.equal(x[:, :, _rows(a, S, Ho), _rows(c, S, Wo)], out, out=at)
+        at &= free                                  # the first maximum only
+        free ^= at
+        if k:
+            offset += at.view(np.uint8).astype(dt, copy=False) * dt(k)
+    if np.issubdtype(out.dtype, np.floating):
+        nan = np.isnan(out)
+        if nan.any():                                # rare: only then a pass for the NaNs
+            for k, (a, c) in enumerate(offsets):
+                v = x[:, :, _rows(a, S, Ho), _rows(c, S, Wo)]
+                np.copyto(offset, k, where=nan & np.isnan(v))
+    return offset
+
+
+def max_pool2d_backward(dout, x, size: int = 2, stride: int = 2, indices=None) -> np.ndarray:
     """Gradient of max pooling: each window's upstream gradient goes to its maximum.
 
-    Ties go to the first maximum in row-major order, as in PyTorch (a window holding a NaN gets
-    no gradient).
+    With the ``indices`` that ``max_pool2d(x, size, stride, return_indices=True)`` returned, the
+    gradient is scattered to them directly (what PyTorch does); without, the maxima are found
+    again from ``x``. Ties go to the first maximum in row-major order, as in PyTorch.
 
     Args:
         dout: ``(N, C, H', W')``. x: ``(N, C, H, W)`` the forward input. size, stride: as forward.
+        indices: ``(N, C, H', W')`` flat positions ``h * W + w`` of the maxima, or None.
+            Default None.
 
     Returns:
         dx: ``(N, C, H, W)``, float dtype of ``dout`` and ``x``.
     """
     x, dout, F, S, Ho, Wo, dt = _prepare_backward(dout, x, size, stride)
     N, C, H, W = x.shape
+    if indices is not None:
+        return _scatter(dout, _checks_indices(indices, (N, C, Ho, Wo), H * W), (N, C, H, W), F, S)
     out = max_pool2d(x, F, S)
     tiles = F == S                                 # windows tile x exactly: every input in one
     dx = np.empty((N, C, H, W), dtype=dt) if tiles else np.zeros((N, C, H, W), dtype=dt)
@@ -97,6 +151,39 @@ def max_pool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
         else:
             dx[:, :, rows, cols] += dout * at
     return dx
+
+
+def _checks_indices(indices, shape, size):
+    """``indices`` as int64 of ``shape``, each in ``[0, H*W)``: a ValueError otherwise."""
+    indices = np.asarray(indices)
+    if indices.shape != shape:
+        raise ValueError(
+            f"indices must have the shape of the pooled output (N, C, H', W') = {shape},"
+            f" got {indices.shape}"
+        )
+    if not np.issubdtype(indices.dtype, np.integer):
+        raise ValueError(
+            f"indices must be integers (flat positions h * W + w), got dtype {indices.dtype}"
+        )
+    if indices.size and (indices.min() < 0 or indices.max() >= size):
+        raise ValueError(
+            f"indices must be flat positions h * W + w in [0, H*W) = [0, {size}), got values in"
+            f" [{int(indices.min())}, {int(indices.max())}]"
+        )
+    return indices.astype(np.int64, copy=False)
+
+
+def _scatter(dout, indices, x_shape, F, S):
+    """dx ``(N, C, H, W)``: ``dout[n, c, i, j]`` added at ``indices[n, c, i, j]`` of map (n, c)."""
+    N, C, H, W = x_shape
+    flat = indices.reshape(N * C, -1) + (np.arange(N * C, dtype=np.int64) * (H * W))[:, None]
+    if F <= S:   # windows do not overlap: no two indices are equal, plain assignment is exact
+        dx = np.zeros(N * C * H * W, dtype=dout.dtype)
+        dx[flat.ravel()] = dout.ravel()
+    else:        # overlapping windows can share a maximum: sum
+        dx = np.bincount(flat.ravel(), weights=dout.ravel(), minlength=N * C * H * W)
+        dx = dx.astype(dout.dtype, copy=False)
+    return dx.reshape(N, C, H, W)
 
 
 def avg_pool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
