@@ -2,16 +2,25 @@
 
     .venv/bin/python benchmarks/bench_conv.py              # about a minute on 2 cores
     .venv/bin/python benchmarks/bench_conv.py --threads 1 --cpu-time  # steady on a busy machine
+    .venv/bin/python benchmarks/bench_conv.py --blas-env both  # each row with and without the
+                                                               # OPENBLAS_* overrides
 
 Prints a Markdown table: for each of issue 2's shapes, the best-of-R wall time of our forward and
 backward and PyTorch's (forward under no_grad; backward = autograd's backward alone, on a retained
 graph), the ratio ours/torch (target: forward <= 1.5, backward <= 2), and the speed-up of
-``conv2d`` over ``conv2d_naive`` on one image. Both libraries run in this process with the same
+``cnnlab.nn.fast.conv2d`` (the tuned layer) over ``conv2d_naive`` on one image, and the readable
+``cnnlab.nn.conv2d``'s forward time beside it. Both libraries run in this process with the same
 number of threads: torch.set_num_threads(the number of threads of NumPy's BLAS, via threadpoolctl).
 Timings alternate between the two libraries in every round, so load from other processes hits
 both alike. float32, the dtype PyTorch trains in. Every result is checked against torch first.
-The fwd+bwd column compares the sum: PyTorch's pooling backward reuses the indices its forward
-saved, while ``max_pool2d_backward(dout, x)`` finds the maxima again from x.
+The fwd+bwd column compares the sum. Max pooling runs as PyTorch's does: the forward pass saves
+the argmax (``return_indices=True``), the backward pass scatters through it; a second row times
+the backward pass without indices, which finds the maxima again from x.
+
+BLAS: the last column says whether OpenBLAS ran with the environment overrides some machines set
+(``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``: OpenBLAS reads them once, when it loads) and the
+kernel threadpoolctl reports. ``--blas-env both`` runs every row twice, in child processes: once
+with the environment as it is, once with both variables unset in that child only.
 
 On a loaded machine multi-threaded GEMMs stall whenever one of their threads is descheduled, so
 two-thread timings swing by 10x from run to run; ``--threads 1 --cpu-time`` is far steadier.
@@ -21,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
 
 # Both libraries share this process and its 2 cores. By default PyTorch's OpenMP workers keep
@@ -34,7 +45,9 @@ import torch
 import torch.nn.functional as TF
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from cnnlab.nn import conv2d, conv2d_backward, conv2d_naive, max_pool2d, max_pool2d_backward
+from cnnlab.nn import conv2d as readable_conv2d
+from cnnlab.nn import conv2d_naive, max_pool2d, max_pool2d_backward
+from cnnlab.nn.fast import conv2d, conv2d_backward
 
 # (x shape (N, C, H, W), w shape (K, C, F, F), stride S, pad P), as listed in issue 2.
 # The issue's AlexNet-like layer has a 224x224 input: (224 + 2*2 - 11) / 4 + 1 = 55.25 does not fit.
@@ -47,6 +60,15 @@ CONV_SHAPES = [
     ((16, 3, 223, 223), (64, 3, 11, 11), 4, 2),
 ]
 POOL_SHAPE = (64, 32, 32, 32)  # max pooling 2x2, stride 2
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def blas_setting() -> str:
+    """The OpenBLAS overrides this process started with, and the kernel threadpoolctl reports."""
+    env = [f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ]
+    kernels = sorted({str(p.get("architecture")) for p in threadpool_info()
+                      if p.get("internal_api") == "openblas"})
+    return f"{', '.join(env) or 'no env overrides'}; kernel {'/'.join(kernels) or '?'}"
 
 
 def blas_threads() -> int:
@@ -126,45 +148,82 @@ def bench_conv(x_shape, w_shape, S, P, repeats, rng):
     t_naive = CLOCK() - t0
     check(naive, conv2d(x1, w, b, S, P), "conv2d_naive")
     t_fast1 = best_times({"fast": lambda: conv2d(x1, w, b, S, P)}, repeats)["fast"]
+    check(readable_conv2d(x, w, b, S, P), out_t, "readable conv2d")
+    t["readable_fwd"] = best_times({"r": lambda: readable_conv2d(x, w, b, S, P)}, 1,
+                                   budget_s=1.0)["r"]
     return t, t_naive / t_fast1
 
 
 def bench_pool(shape, repeats, rng):
+    """Max pooling 2x2 S2 both ways: with saved indices (PyTorch's way) and without."""
     x = rng.normal(size=shape).astype(np.float32)
     xt = torch.tensor(x, requires_grad=True)
     out_t = TF.max_pool2d(xt, 2, 2)
     dout_t = torch.randn_like(out_t)
     dout = dout_t.numpy()
-    check(max_pool2d(x, 2, 2), out_t, "max_pool2d")
+    out, idx = max_pool2d(x, 2, 2, return_indices=True)
+    check(out, out_t, "max_pool2d")
+    check(max_pool2d(x, 2, 2), out_t, "max_pool2d without indices")
     (dx_t,) = torch.autograd.grad(out_t, (xt,), dout_t, retain_graph=True)
-    check(max_pool2d_backward(dout, x, 2, 2), dx_t, "max_pool2d_backward")
+    check(max_pool2d_backward(dout, x, 2, 2, indices=idx), dx_t, "max_pool2d_backward")
+    check(max_pool2d_backward(dout, x, 2, 2), dx_t, "max_pool2d_backward without indices")
     xd = xt.detach()
 
     def torch_fwd():
         with torch.no_grad():
             TF.max_pool2d(xd, 2, 2)
 
-    return best_times(
+    t = best_times(
         {
-            "ours_fwd": lambda: max_pool2d(x, 2, 2),
+            "ours_fwd": lambda: max_pool2d(x, 2, 2, return_indices=True),
+            "ours_fwd_plain": lambda: max_pool2d(x, 2, 2),
             "torch_fwd": torch_fwd,
-            "ours_bwd": lambda: max_pool2d_backward(dout, x, 2, 2),
+            "ours_bwd": lambda: max_pool2d_backward(dout, x, 2, 2, indices=idx),
+            "ours_bwd_plain": lambda: max_pool2d_backward(dout, x, 2, 2),
             "torch_bwd": lambda: torch.autograd.grad(out_t, (xt,), dout_t, retain_graph=True),
         },
         repeats,
     )
+    plain = {**t, "ours_fwd": t["ours_fwd_plain"], "ours_bwd": t["ours_bwd_plain"]}
+    return t, plain
 
 
-def row(name, t, speedup=None) -> str:
+def row(name, t, speedup=None, target_sum=False) -> str:
+    """One Markdown row. Targets: forward <= 1.5 and backward <= 2 (convolutions), or forward +
+    backward <= 1.5 (pooling: ``target_sum``)."""
     ms = {k: v * 1e3 for k, v in t.items()}
     rf, rb = t["ours_fwd"] / t["torch_fwd"], t["ours_bwd"] / t["torch_bwd"]
     rs = (t["ours_fwd"] + t["ours_bwd"]) / (t["torch_fwd"] + t["torch_bwd"])
-    ok = "yes" if rf <= 1.5 and rb <= 2.0 else "**no**"
+    met = rs <= 1.5 if target_sum else rf <= 1.5 and rb <= 2.0
     su = f"{speedup:,.0f}x" if speedup else "-"
+    readable = f"{ms['readable_fwd']:.1f}" if "readable_fwd" in ms else "-"
     return (
         f"| {name} | {ms['ours_fwd']:.1f} | {ms['torch_fwd']:.1f} | {rf:.2f} | {ms['ours_bwd']:.1f}"
-        f" | {ms['torch_bwd']:.1f} | {rb:.2f} | {rs:.2f} | {ok} | {su} |"
+        f" | {ms['torch_bwd']:.1f} | {rb:.2f} | {rs:.2f} | {'yes' if met else '**no**'} | {su}"
+        f" | {readable} | {blas_setting()} |"
     )
+
+
+def rows(only: int | None, repeats: int):
+    """The table's rows as strings, all of them or row number ``only``."""
+    rng = np.random.default_rng(0)
+    for i, (x_shape, w_shape, S, P) in enumerate(CONV_SHAPES):
+        if only is None or only == i:
+            t, speedup = bench_conv(x_shape, w_shape, S, P, repeats, rng)
+            name = f"conv x {x_shape} w {w_shape} S{S} P{P}".replace(" (", "(")
+            yield row(name, t, speedup)
+    if only is None or only == len(CONV_SHAPES):
+        t, plain = bench_pool(POOL_SHAPE, repeats, rng)
+        yield row(f"max pool 2x2 S2 x {POOL_SHAPE}, saved indices", t, target_sum=True)
+        yield row(f"max pool 2x2 S2 x {POOL_SHAPE}, maxima found again", plain, target_sum=True)
+
+
+def in_child(i: int, unset: bool, argv: list[str]) -> list[str]:
+    """Row ``i`` measured in a child process; ``unset``: without the OPENBLAS_* overrides."""
+    env = {k: v for k, v in os.environ.items() if not (unset and k in BLAS_ENV)}
+    cmd = [sys.executable, __file__, *argv, "--blas-env", "as-is", "--only", str(i)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return [line for line in done.stdout.splitlines() if line.startswith("| ")]
 
 
 def main() -> None:
@@ -176,6 +235,10 @@ def main() -> None:
     parser.add_argument("--cpu-time", action="store_true",
                         help="time CPU seconds of this process instead of wall time: with"
                         " --threads 1, time spent descheduled by other processes does not count")
+    parser.add_argument("--blas-env", choices=["as-is", "unset", "both"], default="as-is",
+                        help="as-is: this process's environment; unset: each row in a child"
+                        " without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE; both: each row both ways")
+    parser.add_argument("--only", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global CLOCK
     if args.cpu_time:
@@ -184,19 +247,25 @@ def main() -> None:
         threadpool_limits(limits=args.threads, user_api="blas")
     threads = blas_threads()
     torch.set_num_threads(threads)
-    rng = np.random.default_rng(0)
-    print(f"numpy {np.__version__} (BLAS threads: {threads}), torch {torch.__version__}"
-          f" (threads: {torch.get_num_threads()}), float32, best of >= {args.repeats} rounds,"
-          f" {'CPU' if args.cpu_time else 'wall'} time\n")
-    print("| shape | fwd ours ms | fwd torch ms | fwd ratio | bwd ours ms | bwd torch ms"
-          " | bwd ratio | fwd+bwd ratio | on target | conv2d vs naive |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|")
-    for x_shape, w_shape, S, P in CONV_SHAPES:
-        t, speedup = bench_conv(x_shape, w_shape, S, P, args.repeats, rng)
-        name = f"conv x {x_shape} w {w_shape} S{S} P{P}".replace(" (", "(")
-        print(row(name, t, speedup), flush=True)
-    t = bench_pool(POOL_SHAPE, args.repeats, rng)
-    print(row(f"max pool 2x2 S2 x {POOL_SHAPE}", t), flush=True)
+    if args.only is None:
+        print(f"numpy {np.__version__} (BLAS threads: {threads}), torch {torch.__version__}"
+              f" (threads: {torch.get_num_threads()}), float32, best of >= {args.repeats}"
+              f" rounds, {'CPU' if args.cpu_time else 'wall'} time, blas-env {args.blas_env}\n")
+        print("| shape | fwd ours ms | fwd torch ms | fwd ratio | bwd ours ms | bwd torch ms"
+              " | bwd ratio | fwd+bwd ratio | on target | fast vs naive | readable fwd ms"
+              " | OpenBLAS |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|---|")
+    if args.blas_env == "as-is":
+        for line in rows(args.only, args.repeats):
+            print(line, flush=True)
+        return
+    argv = [f"--repeats={args.repeats}"] + (["--cpu-time"] if args.cpu_time else [])
+    argv += [f"--threads={args.threads}"] if args.threads is not None else []
+    settings = {"as-is": [False], "unset": [True], "both": [False, True]}[args.blas_env]
+    for i in range(len(CONV_SHAPES) + 1):
+        for unset in settings:
+            for line in in_child(i, unset, argv):
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

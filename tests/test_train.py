@@ -1,7 +1,5 @@
 """cnnlab.train: a short seeded run beats chance, repeatability, silence, metrics, checkpoints."""
 
-import doctest
-import importlib
 
 import numpy as np
 import pytest
@@ -211,9 +209,3 @@ def test_checkpoint_round_trip(tmp_path, digits):
         load_checkpoint(bare, small_model(), torch.optim.SGD(small_model().parameters(), lr=1))
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt", model)
-
-
-def test_docstring_examples_run():
-    for name in ["cnnlab.train", "cnnlab.data", "cnnlab.plot", "cnnlab.numpy_net"]:
-        result = doctest.testmod(importlib.import_module(name))
-        assert result.failed == 0 and result.attempted > 0, name

@@ -56,6 +56,7 @@ def reference(name: str = "cnnlab.nn") -> types.ModuleType:
     for the kernel's lifetime) shares only third-party modules (NumPy), which are checked with
     :func:`assert_untampered`.
 
+    >>> import cnnlab.nn
     >>> ref = reference("cnnlab.nn")
     >>> ref.conv2d is not cnnlab.nn.conv2d
     True
