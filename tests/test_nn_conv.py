@@ -20,14 +20,28 @@ from cnnlab.gradcheck import numerical_gradient, rel_error
 from cnnlab.nn import conv2d, conv2d_backward, conv2d_naive, fast
 
 
-def fast_batched(x, w, b, stride=1, pad=0):
-    """fast.conv2d through its batched-columns path, whatever the number of rows C*F*F."""
-    with mock.patch.object(fast, "PER_IMAGE_ROWS", 0):
+def fast_large(x, w, b, stride=1, pad=0):
+    """fast.conv2d as for a large layer: strided column copies (per image if C*F*F <= 64)."""
+    with mock.patch.object(fast, "SMALL", 0):
         return fast.conv2d(x, w, b, stride, pad)
 
 
-FORWARDS = {"readable": conv2d, "fast": fast.conv2d, "fast batched": fast_batched}
-BACKWARDS = {"readable": conv2d_backward, "fast": fast.conv2d_backward}
+def fast_batched(x, w, b, stride=1, pad=0):
+    """fast.conv2d through its batched-columns path, whatever the size and rows C*F*F."""
+    with mock.patch.object(fast, "PER_IMAGE_ROWS", 0), mock.patch.object(fast, "SMALL", 0):
+        return fast.conv2d(x, w, b, stride, pad)
+
+
+def fast_backward_large(dout, x, w, stride=1, pad=0):
+    """fast.conv2d_backward as for a large layer (batched columns, phase-split col2im)."""
+    with mock.patch.object(fast, "SMALL", 0):
+        return fast.conv2d_backward(dout, x, w, stride, pad)
+
+
+FORWARDS = {"readable": conv2d, "fast": fast.conv2d, "fast large": fast_large,
+            "fast batched": fast_batched}
+BACKWARDS = {"readable": conv2d_backward, "fast": fast.conv2d_backward,
+             "fast large": fast_backward_large}
 forwards = pytest.mark.parametrize("conv", FORWARDS.values(), ids=FORWARDS.keys())
 backwards = pytest.mark.parametrize("conv_bwd", BACKWARDS.values(), ids=BACKWARDS.keys())
 
@@ -123,7 +137,7 @@ def test_sweep_forward_matches_torch_and_naive(case):
     assert out.shape == shape == ref.shape
     close(out, ref)
     close(conv2d_naive(x, w, b, S, P), out)
-    for tuned in (fast.conv2d, fast_batched):   # the tuned layer agrees with the readable one
+    for tuned in (fast.conv2d, fast_large, fast_batched):   # tuned and readable agree
         close(tuned(x, w, b, S, P), out)
 
 
@@ -137,7 +151,7 @@ def test_sweep_backward_matches_autograd(case):
     close(dx, dx_t)
     close(dw, dw_t)
     close(db, db_t)
-    for got, readable in zip(fast.conv2d_backward(dout, x, w, S, P), (dx, dw, db), strict=True):
+    for got, readable in zip(fast_backward_large(dout, x, w, S, P), (dx, dw, db), strict=True):
         close(got, readable)
 
 
@@ -150,7 +164,7 @@ def test_sweep_backward_matches_numerical_gradient(case):
     x, w, b, S, P, shape, rng = case
     dout = rng.normal(size=shape)
     dx, dw, _ = conv2d_backward(dout, x, w, S, P)
-    fdx, fdw, _ = fast.conv2d_backward(dout, x, w, S, P)
+    fdx, fdw, _ = fast_backward_large(dout, x, w, S, P)
     num_dx = numerical_gradient(lambda v: conv2d(v, w, b, S, P), x, dout)
     num_dw = numerical_gradient(lambda v: conv2d(x, v, b, S, P), w, dout)
     np.testing.assert_allclose(dx, num_dx, rtol=1e-6, atol=1e-8)
@@ -175,7 +189,7 @@ def test_sweep_raises_exactly_when_the_filter_does_not_fit(H, W, F, S, P):
         for conv in FORWARDS.values():
             close(conv(x, w, b, S, P), ref)
         dout = np.ones((1, 2, (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1))
-        close(fast.conv2d_backward(dout, x, w, S, P)[0], conv2d_backward(dout, x, w, S, P)[0])
+        close(fast_backward_large(dout, x, w, S, P)[0], conv2d_backward(dout, x, w, S, P)[0])
     else:
         for fn in (conv2d_naive, *FORWARDS.values()):
             with pytest.raises(ValueError, match=f"{F}x{F} filter"):

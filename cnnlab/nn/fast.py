@@ -19,10 +19,13 @@ What is different from the readable version, and why:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cnnlab.nn._workspace import scratch
+from cnnlab.nn.conv import conv2d_backward as readable_backward
 from cnnlab.nn.conv import prepare, prepare_backward
 from cnnlab.nn.pad import zero_pad
 
@@ -116,6 +119,9 @@ def _col2im_T(cols_T: np.ndarray, x_shape, F, S, P, Ho, Wo) -> np.ndarray:
 
 #: Up to this many rows C*F*F, the product is done image by image (see :func:`_conv_per_image`).
 PER_IMAGE_ROWS = 64
+#: Layers whose columns hold at most this many values count as small: per-image product, and the
+#: columns gathered with one ``np.take`` through a cached index (see :func:`_gather_index`).
+SMALL = 2**18
 
 
 def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
@@ -131,7 +137,7 @@ def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
     x, w, b, S, P, Ho, Wo = prepare(x, w, b, stride, pad)
     N = x.shape[0]
     K, C, F, _ = w.shape
-    if C * F * F <= PER_IMAGE_ROWS:
+    if C * F * F <= PER_IMAGE_ROWS or C * F * F * N * Ho * Wo <= SMALL:
         return _conv_per_image(x, w, b, F, S, P, Ho, Wo)
     cols = _im2col_T(x, F, S, P, Ho, Wo)           # (C*F*F, N*H'*W')
     prod = scratch("prod", (K, N * Ho * Wo), x.dtype)
@@ -144,6 +150,19 @@ def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
     else:
         np.add(prod4, b[:, None, None], out=out)
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _gather_index(xp_shape, F, S, Ho, Wo) -> np.ndarray:
+    """Flat positions in the padded input ``xp: (N, C, Hp, Wp)`` of the per-image columns
+    ``(N, C, F, F, H', W')``: ``[n, c, i, j, h', w'] -> ((n*C + c)*Hp + h'*S + i)*Wp + w'*S + j``.
+    Cached: a network asks for the same few geometries at every step."""
+    N, C, Hp, Wp = xp_shape
+    n, c, i, j, h, w = np.ogrid[:N, :C, :F, :F, :Ho, :Wo]
+    index = ((n * C + c) * Hp + h * S + i) * Wp + w * S + j
+    index = index.astype(np.intp).reshape(-1)
+    index.flags.writeable = False
+    return index
 
 
 def _conv_per_image(x, w, b, F, S, P, Ho, Wo) -> np.ndarray:
@@ -163,10 +182,14 @@ def _conv_per_image(x, w, b, F, S, P, Ho, Wo) -> np.ndarray:
         xp[:, :, P : P + H, P : P + W] = x
     else:
         xp = x
-    sN, sC, sH, sW = xp.strides
     cols = scratch("cols", (N, C, F, F, Ho, Wo), x.dtype)
-    cols[...] = as_strided(xp, shape=(N, C, F, F, Ho, Wo),
-                           strides=(sN, sC, sH, sW, S * sH, S * sW), writeable=False)
+    if cols.size <= SMALL:
+        # small maps: a strided copy would run its inner loop over only W' values at a time
+        np.take(xp.reshape(-1), _gather_index(xp.shape, F, S, Ho, Wo), out=cols.reshape(-1))
+    else:
+        sN, sC, sH, sW = xp.strides
+        cols[...] = as_strided(xp, shape=(N, C, F, F, Ho, Wo),
+                               strides=(sN, sC, sH, sW, S * sH, S * sW), writeable=False)
     out = np.empty((N, K, Ho * Wo), dtype=x.dtype)
     np.matmul(w.reshape(K, -1), cols.reshape(N, C * F * F, Ho * Wo), out=out)
     if b is not None:
@@ -180,6 +203,10 @@ def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
     N, C, H, W = x.shape
     K, _, F, _ = w.shape
     dt = x.dtype
+    if C * F * F * N * Ho * Wo <= SMALL:
+        # small layers: the readable version's per-image products cost less than the layout
+        # copies below (measured 0.60 ms against 0.63-0.87 ms, x (32, 16, 4, 4), w (32, 16, 3, 3))
+        return readable_backward(dout, x, w, S, P)
     # (N, K, H', W') -> (K, N, H', W') -> (K, N*H'*W'): the columns' order
     dout_T = scratch("prod", (K, N, Ho, Wo), dt)
     np.copyto(dout_T, dout.transpose(1, 0, 2, 3))
@@ -192,3 +219,4 @@ def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
     np.matmul(w.reshape(K, C * F * F).T, dout_T, out=dcols)  # (C*F*F, K) @ (K, N*H'*W')
     dx = _col2im_T(dcols, (N, C, H, W), F, S, P, Ho, Wo)
     return dx, dw, db
+
