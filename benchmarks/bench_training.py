@@ -3,6 +3,11 @@
     .venv/bin/python benchmarks/bench_training.py               # seed 0, about 10-30 s
     .venv/bin/python benchmarks/bench_training.py --seeds 0 1 2 # the spread over seeds
     .venv/bin/python benchmarks/bench_training.py --threads 2   # both libraries on 2 threads
+    .venv/bin/python benchmarks/bench_training.py --no-accuracy # epoch times only: ~1 min
+
+First it prints the NumPy CNN's epoch time with three variants of its layers: the readable ones
+(cnnlab.nn.conv2d, max-pool backward finding the maxima again), the tuned convolution as before
+the pooling indices existed, and now (tuned convolution, backward through the saved indices).
 
 Targets (issue 3), on scikit-learn's digits with cnnlab.data.load_digits' fixed split (1,258
 training, 180 validation, 359 test images, 8x8):
@@ -33,10 +38,11 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from cnnlab.data import load_digits, random_shift
+from cnnlab import nn as L
+from cnnlab.augment import random_shift
+from cnnlab.data import load_digits
 from cnnlab.models import convnet
 from cnnlab.numpy_net import NumpyCNN
-from cnnlab.numpy_net import random_shift as np_random_shift
 from cnnlab.numpy_net import train as np_train
 from cnnlab.train import evaluate, fit
 
@@ -66,27 +72,74 @@ def run_numpy(digits, seed: int) -> tuple[float, float, float]:
     start = time.perf_counter()
     history = np_train(
         net, x, y, xv, yv, epochs=EPOCHS, lr=LR, momentum=MOMENTUM, batch_size=BATCH,
-        weight_decay=WEIGHT_DECAY, lr_decay=LR_DECAY, augment=np_random_shift, seed=seed,
+        weight_decay=WEIGHT_DECAY, lr_decay=LR_DECAY, augment=random_shift, seed=seed,
     )
     seconds = time.perf_counter() - start
     return float((net.predict(xt) == yt).mean()), history["val_acc"][-1], seconds
+
+
+class PoolWithoutIndices(NumpyCNN):
+    """NumpyCNN as it was before the pooling indices: the backward pass finds the maxima again."""
+
+    save_pool_indices = False
+
+
+class ReadableLayers(PoolWithoutIndices):
+    """NumpyCNN on the readable layers a reader studies (cnnlab.nn.conv2d, no saved indices)."""
+
+    conv2d = staticmethod(L.conv2d)
+    conv2d_backward = staticmethod(L.conv2d_backward)
+
+
+VARIANTS = [
+    ("readable layers (cnnlab.nn.conv2d, maxima found again)", ReadableLayers),
+    ("before: tuned conv, maxima found again", PoolWithoutIndices),
+    ("now: tuned conv, saved pooling indices", NumpyCNN),
+]
+
+
+def epoch_times(digits, epochs: int, seed: int = 0) -> None:
+    """The NumPy CNN's mean epoch time with each variant of its layers (same data, same seed)."""
+    (x, y), (xv, yv) = ([t.numpy() for t in part.tensors] for part in (digits.train, digits.val))
+    print()
+    print(f"NumPy CNN epoch time ({epochs} epochs each, seed {seed}; mean and best epoch):")
+    print()
+    print("| layers | mean epoch | best epoch | final val accuracy |")
+    print("|---|---|---|---|")
+    for name, cls in VARIANTS:
+        net = cls(in_channels=1, num_classes=10, input_size=8, k1=16, k2=32, seed=seed)
+        history = np_train(
+            net, x, y, xv, yv, epochs=epochs, lr=LR, momentum=MOMENTUM, batch_size=BATCH,
+            weight_decay=WEIGHT_DECAY, lr_decay=LR_DECAY, augment=random_shift, seed=seed,
+        )
+        sec = np.array(history["seconds"])
+        print(f"| {name} | {sec.mean():.3f} s | {sec.min():.3f} s | {history['val_acc'][-1]:.2%} |",
+              flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epoch-time", type=int, default=5, metavar="EPOCHS",
+                        help="epochs for the NumPy CNN's epoch-time comparison (0: skip it)")
+    parser.add_argument("--no-accuracy", action="store_true",
+                        help="only the epoch-time comparison, not the 30-epoch accuracy runs")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     digits = load_digits()
     print(f"digits: {len(digits.train)} train, {len(digits.val)} val, {len(digits.test)} test; "
           f"{EPOCHS} epochs; {args.threads} thread(s)")
-    print()
-    print("| network | seed | test accuracy | val accuracy | training time | targets |")
-    print("|---|---|---|---|---|---|")
     rows = {"PyTorch CNN": [], "NumPy CNN": []}
     with threadpool_limits(args.threads):
+        if args.epoch_time:
+            epoch_times(digits, args.epoch_time)
+        if args.no_accuracy:
+            return
+        print()
+        print("| network | seed | test accuracy | val accuracy | training time | targets |")
+        print("|---|---|---|---|---|---|")
         for seed in args.seeds:
             for name, run, target, limit in [
                 ("PyTorch CNN", run_torch, TORCH_TARGET, TORCH_SECONDS),
