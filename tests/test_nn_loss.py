@@ -19,11 +19,11 @@ def close(a, b):
 
 
 @settings(max_examples=30, deadline=None)
-@given(N=st.integers(1, 6), M=st.integers(1, 8), scale=st.sampled_from([0.1, 1.0, 100.0]),
+@given(N=st.integers(1, 6), M=st.integers(1, 8), scale=st.sampled_from([0.1, 1.0, 100.0, 1000.0]),
        seed=st.integers(0, 2**16))
 def test_matches_torch_cross_entropy_and_autograd(N, M, scale, seed):
     rng = np.random.default_rng(seed)
-    scores = rng.normal(size=(N, M)) * scale      # scale 100: large scores must not overflow
+    scores = rng.normal(size=(N, M)) * scale      # scale 1000: exp(scores) overflows float64
     y = rng.integers(0, M, size=N)
     st_ = torch.tensor(scores, requires_grad=True)
     loss_t = TF.cross_entropy(st_, torch.tensor(y))
@@ -32,6 +32,27 @@ def test_matches_torch_cross_entropy_and_autograd(N, M, scale, seed):
     assert isinstance(loss, float)
     assert abs(loss - loss_t.item()) <= 1e-10 * max(1.0, abs(loss))
     close(dscores, st_.grad.numpy())
+
+
+@pytest.mark.parametrize(
+    "dtype, scale",
+    [(np.float64, 1000.0), (np.float32, 100.0)],   # exp(710) and exp(89) overflow these dtypes
+)
+def test_large_scores_stay_finite_and_exact(dtype, scale):
+    """Softmax must subtract each row's maximum before exp: without it these scores overflow to
+    inf and the loss and gradient become NaN."""
+    rng = np.random.default_rng(5)
+    scores = (rng.normal(size=(4, 6)) * scale).astype(dtype)
+    scores[:, 0] = scale        # at least one score beyond exp's range in every row
+    y = np.array([0, 1, 2, 3])
+    loss, dscores = softmax_cross_entropy(scores, y)
+    assert np.isfinite(loss) and np.all(np.isfinite(dscores))
+    st_ = torch.tensor(scores.astype(np.float64), requires_grad=True)
+    loss_t = TF.cross_entropy(st_, torch.tensor(y))
+    loss_t.backward()
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    assert abs(loss - loss_t.item()) <= rtol * max(1.0, abs(loss_t.item()))
+    np.testing.assert_allclose(dscores, st_.grad.numpy(), rtol=rtol, atol=rtol)
 
 
 def test_gradient_matches_numerical_gradient():
