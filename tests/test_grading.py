@@ -9,6 +9,7 @@ import functools
 import linecache
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -137,6 +138,66 @@ def test_check_close_agrees_with_numpy_isclose(expected, shift, rtol, atol):
     except CheckFailed:
         ours = False
     assert ours == numpy_says
+
+
+SPECIAL = st.sampled_from([np.inf, -np.inf, np.nan])
+
+
+@st.composite
+def got_and_expected(draw):
+    """Two arrays of one shape, with infinities and NaNs: ``got`` is ``expected`` shifted, except
+    where an independent value replaces it (a finite value where inf is expected, -inf for inf)."""
+    n = draw(st.integers(1, 6))
+    elements = st.floats(-1e3, 1e3) | SPECIAL
+    expected = draw(arrays(np.float64, n, elements=elements))
+    other = draw(arrays(np.float64, n, elements=elements))
+    replace = draw(arrays(np.bool_, n))
+    shift = draw(st.floats(-1e-3, 1e-3))
+    return np.where(replace, other, expected + shift), expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    got_and_expected(),
+    st.sampled_from([0.0, 1e-9, 1e-6, 1e-3]),
+    st.sampled_from([0.0, 1e-9, 1e-6, 1e-3]),
+)
+def test_check_close_agrees_with_numpy_isclose_on_inf_and_nan(pair, rtol, atol):
+    """With inf, -inf and NaN on either side: an infinity matches only the same infinity, NaN only
+    NaN, exactly as np.isclose(got, expected, rtol, atol, equal_nan=True) decides."""
+    got, expected = pair
+    numpy_says = bool(np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True).all())
+    try:
+        check_close(got, expected, rtol=rtol, atol=atol)
+        ours = True
+    except CheckFailed:
+        ours = False
+    assert ours == numpy_says, (got, expected)
+
+
+@pytest.mark.parametrize(
+    ("got", "expected"),
+    [(5.0, np.inf), (-np.inf, np.inf), (np.inf, -np.inf), (1e308, np.inf),
+     ([np.inf, 1.0], [1.0, 1.0])],
+)
+def test_check_close_rejects_a_finite_value_where_inf_is_expected(got, expected):
+    with pytest.raises(CheckFailed, match="values differ"):
+        check_close(got, expected, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("rtol", [0.0, 1e-6])
+@pytest.mark.parametrize(
+    ("got", "expected"),
+    [(np.inf, np.inf), (-np.inf, np.inf), ([np.nan, np.inf], [np.nan, np.inf]), (1.0, np.inf)],
+)
+def test_check_close_writes_no_warning_on_inf(got, expected, rtol):
+    """A graded cell that writes to stderr scores 0 in nbgrader, so inf - inf must stay silent."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            check_close(got, expected, rtol=rtol)
+        except CheckFailed:
+            pass
 
 
 def test_check_close_ignores_a_patched_numpy(monkeypatch):
