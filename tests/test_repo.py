@@ -27,9 +27,17 @@ def test_every_dependency_is_pinned_exactly(requirement):
     )
 
 
-def test_torch_is_the_cpu_build_on_disk():
-    """A looser torch range pulls a multi-GB CUDA build; 2.13.0 is the CPU wheel on this machine."""
+def test_torch_is_the_cpu_build():
+    """A looser torch range pulls a multi-GB CUDA build: pyproject pins 2.13.0, and what is
+    installed is that version built without CUDA (the ``+cpu`` wheel)."""
+    import torch
+
     assert "torch==2.13.0" in _requirements()
+    assert torch.__version__.split("+")[0] == "2.13.0", torch.__version__
+    local = torch.__version__.partition("+")[2]
+    assert local in ("", "cpu"), f"torch {torch.__version__} is not the CPU build"
+    assert torch.version.cuda is None, f"torch was built for CUDA {torch.version.cuda}"
+    assert not torch.backends.cuda.is_built()
 
 
 def test_jupyter_book_stays_on_1x():
@@ -38,9 +46,24 @@ def test_jupyter_book_stays_on_1x():
     assert jb.split("==")[1].startswith("1."), jb
 
 
-def test_ruff_is_clean():
-    """One linter, configured in pyproject.toml, over the whole repository."""
+def _ruff() -> str:
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     assert ruff, "ruff is not installed: run `make venv`"
-    result = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
+    return ruff
+
+
+def test_ruff_checks_every_python_file_of_the_package():
+    """No exclude pattern may hide part of cnnlab/ from the linter (a bare "grading" matches every
+    folder of that name, cnnlab/grading/ included)."""
+    listed = subprocess.run([_ruff(), "check", "--show-files", "."], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    checked = {Path(line.strip()).resolve() for line in listed.splitlines() if line.strip()}
+    package = {p.resolve() for p in (ROOT / "cnnlab").rglob("*.py")}
+    missed = sorted(str(p.relative_to(ROOT)) for p in package - checked)
+    assert not missed, f"ruff does not check {missed}: fix extend-exclude in pyproject.toml"
+
+
+def test_ruff_is_clean():
+    """One linter, configured in pyproject.toml, over the whole repository."""
+    result = subprocess.run([_ruff(), "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -145,10 +145,19 @@ def test_fit_trains_googlenet_auxiliary_heads():
     assert len(h.val_acc) == 1  # evaluation in eval mode: the scores alone
 
 
-def test_pick_device():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert pick_device("auto").type == expected
+@pytest.mark.parametrize("cuda, expected", [(True, "cuda"), (False, "cpu")])
+def test_pick_device_auto_takes_cuda_when_there_is_one(monkeypatch, cuda, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert pick_device("auto") == torch.device(expected)
+    assert pick_device() == torch.device(expected)
+
+
+def test_pick_device_passes_an_explicit_device_through():
     assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("cuda:1") == torch.device("cuda", 1)   # named, not opened: no GPU needed
+    assert pick_device(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu7'"):
+        pick_device("gpu7")
 
 
 def test_evaluate_and_predict_agree_and_restore_mode(digits):
