@@ -67,3 +67,22 @@ def test_ruff_is_clean():
     """One linter, configured in pyproject.toml, over the whole repository."""
     result = subprocess.run([_ruff(), "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_github_workflow_runs_the_whole_test_command():
+    """CI on GitHub runs what .ci/run runs (`make test`), not a hand-picked subset of the tests."""
+    import yaml
+
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        steps = [s for job in yaml.safe_load(path.read_text())["jobs"].values()
+                 for s in job.get("steps", [])]
+        runs = [s.get("run", "").strip() for s in steps]
+        if any("pytest" in r or "make book" in r for r in runs):
+            assert any(r in ("bash .ci/run", "make test") for r in runs), (
+                f"{path.name} runs tests but not the whole test command: {runs}"
+            )
+            assert not any("pytest" in r for r in runs), f"{path.name} picks tests by hand"
+    assert any(
+        "bash .ci/run" in path.read_text() for path in (ROOT / ".github" / "workflows").glob("*.yml")
+    ), "no workflow runs .ci/run"
