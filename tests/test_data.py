@@ -17,11 +17,6 @@ from cnnlab.data import (
 )
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits()
-
-
 def test_digits_shapes_types_and_range(digits):
     for part in (digits.train, digits.val, digits.test):
         x, y = part.tensors

@@ -5,20 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab.data import load_digits
 from cnnlab.numpy_net import NumpyCNN, SGDMomentum, train
 
 RTOL = 1e-9  # float64 throughout: NumPy and PyTorch agree to rounding
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Tiny matrices: one BLAS thread is fastest, and two spin against each other on a busy
-    machine (one training epoch went from 0.1 s to 2 s)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def rel_error(a, b):
@@ -27,15 +19,15 @@ def rel_error(a, b):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    d = load_digits()
+def digits_np(digits):
+    """The digits split as NumPy arrays: {"train": [x, y], "val": ..., "test": ...}."""
     parts = ("train", "val", "test")
-    return {part: [t.numpy() for t in getattr(d, part).tensors] for part in parts}
+    return {part: [t.numpy() for t in getattr(digits, part).tensors] for part in parts}
 
 
 @pytest.fixture(scope="module")
-def batch(digits):
-    x, y = digits["train"]
+def batch(digits_np):
+    x, y = digits_np["train"]
     return x[:32].astype(np.float64), y[:32]
 
 
@@ -116,8 +108,8 @@ def test_sgd_momentum_equals_torch_sgd():
         np.testing.assert_allclose(params[k], tparams[k].detach().numpy(), rtol=1e-12)
 
 
-def test_training_learns_the_digits(digits):
-    (x, y), (xv, yv) = digits["train"], digits["val"]
+def test_training_learns_the_digits(digits_np):
+    (x, y), (xv, yv) = digits_np["train"], digits_np["val"]
     net = NumpyCNN(k1=8, k2=16, seed=0)
     before = float((net.predict(xv) == yv).mean())
     history = train(net, x, y, xv, yv, epochs=3, lr=0.05, batch_size=32, seed=0)
@@ -128,15 +120,15 @@ def test_training_learns_the_digits(digits):
     assert history["train_loss"][-1] < history["train_loss"][0]
 
 
-def test_training_is_repeatable(digits):
-    x, y = digits["train"]
+def test_training_is_repeatable(digits_np):
+    x, y = digits_np["train"]
     runs = [train(NumpyCNN(k1=4, k2=4, seed=5), x[:200], y[:200], epochs=1, seed=7)
             for _ in range(2)]
     assert runs[0]["train_loss"] == runs[1]["train_loss"]
 
 
-def test_verbose_prints_one_line_per_epoch_on_stdout(digits, capfd):
-    x, y = digits["train"]
+def test_verbose_prints_one_line_per_epoch_on_stdout(digits_np, capfd):
+    x, y = digits_np["train"]
     train(NumpyCNN(k1=2, k2=2), x[:64], y[:64], epochs=2)
     assert capfd.readouterr() == ("", "")
     train(NumpyCNN(k1=2, k2=2), x[:64], y[:64], epochs=2, verbose=True)

@@ -8,7 +8,6 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cnnlab.data import load_digits
 from cnnlab.models import convnet
 from cnnlab.train import (
     History,
@@ -22,20 +21,7 @@ from cnnlab.train import (
     save_checkpoint,
 )
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train fastest on one thread (two threads spin against each other on a busy
-    2-core machine, making an epoch 10-50x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_model(seed=0, width=8):
