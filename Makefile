@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv book book-clean test test-fast lint chromium release benchmark clean
+.PHONY: venv book book-clean test test-fast lint chromium release benchmark mutants clean
 
 # A virtual environment with cnnlab (editable) and every pinned dependency from pyproject.toml.
 venv: $(STAMP)
@@ -36,6 +36,16 @@ test-fast: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Mutation testing (pyproject's [tool.mutmut]: cnnlab/nn, cnnlab/shapes.py, grading/checks.py):
+# prints every surviving mutant, a change to the code that no test notices. Slow (hours on 2
+# cores), so not part of `make test`. MUTANTS="cnnlab.shapes*" runs a subset; JOBS the workers.
+MUTANTS ?=
+JOBS    ?= 1
+mutants: venv
+	$(VENV)/bin/mutmut run --max-children $(JOBS) $(MUTANTS)
+	@echo "Surviving mutants (inspect one: $(VENV)/bin/mutmut show NAME):"
+	@$(VENV)/bin/mutmut results
+
 # Regenerate the student notebooks exercises/<id>/ from the instructor notebooks solutions/<id>/
 # (nbgrader generate_assignment --force, every assignment in one run; nbgrader needs .venv/bin on
 # PATH for alembic). Its output is deterministic, so nothing needs normalising. Commit the result.
@@ -43,4 +53,4 @@ release: venv
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/nbgrader generate_assignment "*" --force --log-level=WARN
 
 clean: book-clean
-	rm -rf grading .pytest_cache .hypothesis
+	rm -rf grading .pytest_cache .hypothesis mutants

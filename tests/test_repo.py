@@ -74,7 +74,8 @@ def test_the_github_workflow_runs_the_whole_test_command():
     import yaml
 
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
-    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    for path in workflows:
         steps = [s for job in yaml.safe_load(path.read_text())["jobs"].values()
                  for s in job.get("steps", [])]
         runs = [s.get("run", "").strip() for s in steps]
@@ -83,6 +84,4 @@ def test_the_github_workflow_runs_the_whole_test_command():
                 f"{path.name} runs tests but not the whole test command: {runs}"
             )
             assert not any("pytest" in r for r in runs), f"{path.name} picks tests by hand"
-    assert any(
-        "bash .ci/run" in path.read_text() for path in (ROOT / ".github" / "workflows").glob("*.yml")
-    ), "no workflow runs .ci/run"
+    assert any("bash .ci/run" in path.read_text() for path in workflows), "no workflow runs .ci/run"
