@@ -85,3 +85,13 @@ def test_the_github_workflow_runs_the_whole_test_command():
             )
             assert not any("pytest" in r for r in runs), f"{path.name} picks tests by hand"
     assert any("bash .ci/run" in path.read_text() for path in workflows), "no workflow runs .ci/run"
+
+
+def test_the_docs_speak_of_the_repository_alone():
+    """README, CONTRIBUTING and docs/ point at files inside the repository, never at a folder beside
+    it (a reader of a clone has nothing there)."""
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        text = page.read_text()
+        for outside in ("../shared", "/work/", "STYLE.md"):
+            assert outside not in text, f"{page.name} mentions {outside!r}"
