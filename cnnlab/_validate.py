@@ -25,15 +25,15 @@ def whole_number(name: str, value, minimum: int = 1, allow_float: bool = True) -
     unless ``allow_float`` is False (for sizes handed on to PyTorch's layers as they are); a bool,
     ``2.5``, a string or None never does.
     """
+    rule = f"{name} must be {'a whole number' if allow_float else 'an int'} >= {minimum}"
     if isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got the bool {value!r}")
+        raise ValueError(f"{rule}, got the bool {bool(value)}")
     if not isinstance(value, numbers.Integral):
         if allow_float and isinstance(value, numbers.Real) and float(value).is_integer():
             value = int(value)
         else:
-            kind = "a whole number" if allow_float else "an int"
-            raise ValueError(f"{name} must be {kind} >= {minimum}, got {value!r}")
+            raise ValueError(f"{rule}, got {value!r}")
     value = int(value)
     if value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value}")
+        raise ValueError(f"{rule}, got {value}")
     return value
