@@ -1,6 +1,8 @@
 """cnnlab.shapes: output sizes against torch's own conv output, padding, parameter counts against
 torch modules, and the errors that teach."""
 
+import re
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -71,3 +73,40 @@ def test_bad_values_raise_a_value_error_naming_the_rule(call, match):
 
 def test_whole_floats_are_accepted():
     assert conv_output_size(7.0, 3.0, 2.0) == 3
+
+
+@pytest.mark.parametrize(
+    "call, args, position, name, minimum",
+    [
+        (conv_output_size, (7, 3, 1, 0), 0, "n (the input size N)", 1),
+        (conv_output_size, (7, 3, 1, 0), 1, "f (the filter size F)", 1),
+        (conv_output_size, (7, 3, 1, 0), 2, "stride S", 1),
+        (conv_output_size, (7, 3, 1, 0), 3, "pad P", 0),
+        (same_padding, (3,), 0, "f (the filter size F)", 1),
+        (conv_param_count, (3, 2, 4), 0, "f (the filter size F)", 1),
+        (conv_param_count, (3, 2, 4), 1, "c (the input channels C)", 1),
+        (conv_param_count, (3, 2, 4), 2, "k (the number of filters K)", 1),
+        (fc_param_count, (3, 4), 0, "n_in", 1),
+        (fc_param_count, (3, 4), 1, "n_out", 1),
+    ],
+)
+def test_every_argument_is_checked_by_name_down_to_its_minimum(call, args, position, name, minimum):
+    """The smallest allowed value works, one less is a ValueError naming that argument, its rule
+    and the value (so a message can never blame the wrong argument)."""
+    at_minimum = [1, 1, 1, 0] if call is conv_output_size else list(args)   # 1x1 on 1 pixel fits
+    at_minimum[position] = minimum
+    call(*at_minimum)
+    below = list(args)
+    below[position] = minimum - 1
+    rule = f"{name} must be a whole number >= {minimum}, got {minimum - 1}"
+    with pytest.raises(ValueError, match=re.escape(rule)):
+        call(*below)
+
+
+def test_the_boundary_values_give_the_right_numbers():
+    assert conv_output_size(1, 1) == 1
+    assert conv_output_size(5, 5) == 1                # the filter as large as the input
+    assert conv_output_size(3, 5, pad=1) == 1         # ... as large as the padded input
+    assert conv_param_count(1, 1, 1) == 2
+    assert fc_param_count(1, 1) == 2
+    assert same_padding(1) == 0
