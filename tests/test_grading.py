@@ -224,6 +224,77 @@ def test_check_equal_and_check_true_and_check_type():
         check_type(3.0, int)
 
 
+@pytest.mark.parametrize(
+    ("got", "expected", "passes"),
+    [
+        (1.0 + 0.9e-6, 1.0, True), (1.0 + 1.2e-6, 1.0, False),   # default rtol 1e-6 ...
+        (0.9e-8, 0.0, True), (1.2e-8, 0.0, False),               # ... and default atol 1e-8
+        (-1.0 - 0.9e-6, -1.0, True), (-1.0 - 1.2e-6, -1.0, False),   # |expected| for negatives
+    ],
+)
+def test_check_close_default_tolerances(got, expected, passes):
+    if passes:
+        check_close(got, expected)
+    else:
+        with pytest.raises(CheckFailed):
+            check_close(got, expected)
+
+
+def test_check_close_message_names_count_index_values_gap_and_tolerances():
+    got, expected = np.zeros((2, 3)), np.zeros((2, 3))
+    got[1, 2], got[0, 1] = 0.5, 0.25
+    with pytest.raises(CheckFailed) as err:
+        check_close(got, expected, rtol=1e-3, atol=1e-4, what="conv(x)", hint="see the chapter")
+    text = str(err.value)
+    # the pieces a student needs (checked one by one, so rewording the sentence stays free)
+    assert text.startswith("conv(x): ") and text.endswith("\nHint: see the chapter")
+    for piece in ("2 of 6 values", "index (1, 2)", "got 0.5", "expected 0", "0.5 >",
+                  "atol 0.0001", "rtol 0.001"):
+        assert piece in text, (piece, text)
+    with pytest.raises(CheckFailed) as err:      # a scalar has no index; no `what`, no prefix
+        check_close(3.0, 1.0, what="")
+    assert str(err.value).startswith("1 of 1 values") and "index" not in str(err.value)
+    assert "got 3" in str(err.value) and "expected 1" in str(err.value)
+    with pytest.raises(CheckFailed, match=r"^result: .*shape \(3,\).*expected \(2,\)"):
+        check_close([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_check_shape_and_check_type_messages():
+    check_shape(np.zeros((2, 3)), [2, 3])                  # any sequence of ints as expected
+    with pytest.raises(CheckFailed, match=r"^out: .*\bint\b.*shape \(2,\)"):
+        check_shape(5, (2,), what="out")
+    check_type(3.0, (int, float))
+    with pytest.raises(CheckFailed, match=r"^result: .*\bstr\b.*'3'.*\bint or float\b"):
+        check_type("3", (int, float))
+
+
+def test_check_equal_numpy_scalars_and_arrays():
+    check_equal(np.int64(760), 760)
+    check_equal(np.float64(760.0), 760)
+    check_equal(np.array([1, 2]), np.array([1, 2]))
+    check_equal("conv", "conv")
+    for got, expected in [(np.array([1, 3]), np.array([1, 2])), (np.True_, 1), (760.5, 760),
+                          (None, 760), ("conv ", "conv")]:
+        with pytest.raises(CheckFailed, match=r"^result: got .*, expected"):
+            check_equal(got, expected)
+
+
+def test_check_raises_matches_case_insensitively_and_names_the_call():
+    def boom(x, y=0):
+        raise ValueError("Stride S Must Be >= 1")
+
+    check_raises(boom, 1, match="stride s must")
+    with pytest.raises(CheckFailed) as err:
+        check_raises(boom, np.zeros((2, 3)), y=4, match=("stride", "pad", "kernel"))
+    text = str(err.value)
+    assert text.startswith("boom(<array (2, 3)>, y=4): ") and "ValueError" in text
+    assert "'pad', 'kernel'" in text and "'stride'" not in text   # only the missing ones
+    with pytest.raises(CheckFailed, match=r"^conv2d\(x, w\): .*returned 3"):
+        check_raises(lambda: 3, what="conv2d(x, w)")
+    with pytest.raises(CheckFailed, match="raised KeyError"):
+        check_raises(lambda: {}["k"], exception=ValueError)
+
+
 def test_check_raises():
     def fits(n, f, s):
         if (n - f) % s:
