@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._validate import whole_number
+from cnnlab.shapes import whole_number
 
 __all__ = ["random_shift"]
 

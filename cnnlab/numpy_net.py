@@ -25,9 +25,9 @@ from collections.abc import Callable
 import numpy as np
 
 from cnnlab import nn as L
-from cnnlab._validate import whole_number
 from cnnlab.augment import random_shift
 from cnnlab.nn import fast
+from cnnlab.shapes import whole_number
 
 __all__ = ["NumpyCNN", "SGDMomentum", "random_shift", "train"]
 

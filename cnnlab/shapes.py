@@ -17,9 +17,37 @@ and it must be a whole number: a filter that does not fit is a ``ValueError`` na
 
 from __future__ import annotations
 
-from cnnlab._validate import whole_number
+import numbers
+
+import numpy as np
 
 __all__ = ["conv_output_size", "same_padding", "conv_param_count", "fc_param_count"]
+
+
+def whole_number(name: str, value, minimum: int = 1, allow_float: bool = True) -> int:
+    """``value`` as an int if it is a whole number >= ``minimum``, else a ValueError naming both.
+
+    Integers of any kind pass (NumPy's too), and so does a float holding a whole number (``2.0``)
+    unless ``allow_float`` is False (for sizes handed on to PyTorch's layers as they are); a bool,
+    ``2.5``, a string or None never does. The one check of this kind: the layers
+    (``cnnlab.nn``), the models, ``numpy_net`` and ``train`` use it too. It lives here, torch-free,
+    so that an exercise that allows ``cnnlab.shapes`` allows everything ``conv_output_size`` calls.
+
+    >>> whole_number("stride S", 2.0)
+    2
+    """
+    rule = f"{name} must be {'a whole number' if allow_float else 'an int'} >= {minimum}"
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{rule}, got the bool {bool(value)}")
+    if not isinstance(value, numbers.Integral):
+        if allow_float and isinstance(value, numbers.Real) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{rule}, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{rule}, got {value}")
+    return value
 
 
 def _fmt(v: float) -> str:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from cnnlab._validate import whole_number
+from cnnlab.shapes import whole_number
 
 __all__ = [
     "Evaluation",

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab._validate import whole_number
 from cnnlab.augment import random_shift
 from cnnlab.nn._workspace import ALIGN, MAX_BYTES, scratch
+from cnnlab.shapes import whole_number
 
 # -- whole_number -------------------------------------------------------------------------------
 

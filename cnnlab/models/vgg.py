@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from cnnlab._validate import whole_number
+from cnnlab.shapes import whole_number
 
 from ._checks import check_input, param_dtype
 

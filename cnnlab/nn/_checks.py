@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._validate import whole_number
-from cnnlab.shapes import _side
+from cnnlab.shapes import _side, whole_number
 
 
 def array(name: str, a) -> np.ndarray:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from cnnlab._validate import whole_number
 from cnnlab.nn import _checks
 from cnnlab.nn.pad import zero_pad
+from cnnlab.shapes import whole_number
 
 
 def _windows(xp: np.ndarray, F: int, S: int, Ho: int, Wo: int) -> np.ndarray:

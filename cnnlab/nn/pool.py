@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._validate import whole_number
 from cnnlab.nn import _checks
+from cnnlab.shapes import whole_number
 
 
 def _prepare(x, size, stride):
