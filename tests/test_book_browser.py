@@ -358,3 +358,18 @@ def test_axe_finds_no_serious_accessibility_violation(server, browser, path):
         assert not violations, f"{path}: " + "; ".join(violations)
     finally:
         page.close()
+
+
+def test_chapters_carry_their_numbers(server, browser):
+    """_toc.yml numbers the chapters: each chapter page's title starts with its place in the TOC,
+    as {numref} references in the text assume."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [c["file"] for c in toc["parts"][0]["chapters"]]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        for number, chapter in enumerate(chapters, start=1):
+            page.goto(f"{server}/{chapter}.html", wait_until="load")
+            title = page.locator("article h1").first.inner_text()
+            assert title.startswith(f"{number}."), f"{chapter}: title {title!r}, expected {number}."
+    finally:
+        page.close()
