@@ -275,7 +275,7 @@ OVERFLOW_JS = """() => {
         return false;
     };
     const out = [];
-    for (const el of document.querySelectorAll('main *')) {
+    for (const el of document.querySelectorAll('main article *')) {
         const r = el.getBoundingClientRect();
         if (r.width === 0 || r.height === 0) continue;
         if ((r.right > width + 1 || r.left < -1) && !scrolls(el)) {
@@ -315,6 +315,12 @@ def test_page_fits_the_width_and_shows_its_images(server, browser, path, width):
         )
         small = [s for s in sizes if s[1] < 100 or s[2] < 40]
         assert not small, f"{path} at {width} px: images rendered too small (src, w, h): {small}"
+        bold = page.evaluate(
+            "() => Array.from(document.querySelectorAll('article span.pasted-text'))"
+            ".filter(e => getComputedStyle(e).fontWeight !== getComputedStyle(e.parentElement).fontWeight)"
+            ".map(e => e.textContent)"
+        )
+        assert not bold, f"{path}: glued values set apart from their sentence (bold): {bold[:5]}"
         assert not problems.report(), f"{path}: " + "; ".join(problems.report())
     finally:
         page.close()
