@@ -78,7 +78,7 @@ def _code_cells(text: str) -> list[str]:
 
 def test_toc_lists_the_chapters_in_the_slides_order():
     """The chapter file names are fixed (the exercises and the README link to them); the backward
-    pass and im2col chapters sit between pooling and the ConvNet pattern, and chapters are numbered."""
+    pass and im2col chapters sit between pooling and the ConvNet pattern; chapters are numbered."""
     expected = [
         "01-fully-connected", "02-convolution-layer", "03-spatial-dimensions", "04-padding-summary",
         "05-one-by-one", "06-pooling", "06a-backpropagation", "06b-im2col", "07-fc-and-pattern",
@@ -203,9 +203,9 @@ def test_exercise_links_come_from_the_repository_setting():
 
 # --- The book explains the graded functions without printing them --------------------------------
 # The names come from the instructor notebooks: every function or class defined in a solution cell
-# (nbgrader `solution: true`). The package's own versions of those functions are the same answers, so
-# they are protected too: the same name in cnnlab, or (where the package names it differently) the
-# name in PACKAGE_NAMES.
+# (nbgrader `solution: true`). The package's own versions of those functions are the same answers,
+# so they are protected too: the same name in cnnlab, or (where the package names it differently)
+# the name in PACKAGE_NAMES.
 PACKAGE_NAMES = {
     "max_pool_forward": "max_pool2d",
     "max_pool_backward": "max_pool2d_backward",
@@ -214,7 +214,9 @@ PACKAGE_NAMES = {
     "conv_backward": "conv2d_backward",
     "conv_im2col": "conv2d",
 }
-PACKAGE_MODULES = ("cnnlab.nn", "cnnlab.shapes", "cnnlab.models", "cnnlab.gradcheck", "cnnlab.train")
+PACKAGE_MODULES = (
+    "cnnlab.nn", "cnnlab.shapes", "cnnlab.models", "cnnlab.gradcheck", "cnnlab.train",
+)  # fmt: skip
 
 
 def _graded_definitions() -> dict[str, list[str]]:
@@ -222,7 +224,8 @@ def _graded_definitions() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for notebook in sorted((ROOT / "solutions").glob("*/*.ipynb")):
         for cell in json.loads(notebook.read_text())["cells"]:
-            if cell["cell_type"] != "code" or not cell["metadata"].get("nbgrader", {}).get("solution"):
+            graded = cell["metadata"].get("nbgrader", {}).get("solution")
+            if cell["cell_type"] != "code" or not graded:
                 continue
             source = "".join(cell["source"])
             for node in ast.parse(source).body:
@@ -248,7 +251,7 @@ def _protected_sources() -> dict[str, list[str]]:
 
 
 def _significant_lines(code: str) -> list[str]:
-    """Code lines that carry an answer: no blanks, comments, imports, docstring quotes, short lines."""
+    """Code lines that carry an answer: no blanks, comments, imports, docstrings, short lines."""
     lines = []
     for line in code.splitlines():
         line = line.split("  #")[0].strip()
@@ -263,7 +266,7 @@ def _shingles(lines: list[str], n: int = 3) -> set[tuple[str, ...]]:
 
 
 def test_the_graded_functions_are_known():
-    """The list is derived, not typed: it must find the exercises' functions (sanity of the parser)."""
+    """The list is derived, not typed: it must find the exercises' functions (parser sanity)."""
     for name in ("conv2d_naive", "conv_output_size", "im2col", "conv_backward", "max_pool_forward",
                  "BasicBlock", "Inception", "numerical_gradient"):  # fmt: skip
         assert name in GRADED, f"{name} is not defined in any solution cell: {sorted(GRADED)}"
@@ -272,7 +275,7 @@ def test_the_graded_functions_are_known():
 @pytest.mark.parametrize("docname", TOC_FILES)
 def test_no_chapter_prints_a_graded_function(docname):
     """No page prints (inspect.getsource) or pastes the source of a function a graded exercise asks
-    for, nor the package's version of it: the book explains the idea, the exercise asks for the code."""
+    for, nor the package's version of it: the book explains the idea, the exercise asks for code."""
     text = _text(docname)
     protected = _protected_sources()
     for call in re.findall(r"getsource\(([^()]*)\)", text):
@@ -322,7 +325,7 @@ def _prose(text: str) -> str:
 
 @pytest.mark.parametrize("docname", TOC_FILES)
 def test_one_multiplication_sign_and_citation_style(docname):
-    """Sizes are written with × (or \\times in math), never with the letter x; citations use {cite}."""
+    """Sizes are written with × (or \\times in math), never the letter x; citations use {cite}."""
     prose = _prose(_text(docname))
     letter_x = re.findall(r"\b\d+ ?x ?\d+\b", prose)
     assert not letter_x, f"{docname}: sizes written with the letter x: {letter_x[:5]}"

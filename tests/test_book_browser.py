@@ -279,8 +279,8 @@ OVERFLOW_JS = """() => {
         const r = el.getBoundingClientRect();
         if (r.width === 0 || r.height === 0) continue;
         if ((r.right > width + 1 || r.left < -1) && !scrolls(el)) {
-            out.push(`${el.tagName.toLowerCase()}.${el.className && el.className.baseVal === undefined
-                      ? String(el.className).split(' ')[0] : ''} right=${Math.round(r.right)}`);
+            const cls = typeof el.className === 'string' ? el.className.split(' ')[0] : '';
+            out.push(`${el.tagName.toLowerCase()}.${cls} right=${Math.round(r.right)}`);
         }
     }
     return {page: document.documentElement.scrollWidth, width: width, offenders: out.slice(0, 5)};
@@ -306,18 +306,21 @@ def test_page_fits_the_width_and_shows_its_images(server, browser, path, width):
         layout = page.evaluate(OVERFLOW_JS)
         (SHOTS / str(width)).mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / str(width) / (Path(path).stem + ".png")), full_page=True)
-        assert layout["page"] <= layout["width"] + 1, f"{path} at {width} px scrolls sideways: {layout}"
-        assert not layout["offenders"], f"{path} at {width} px: content cut off: {layout['offenders']}"
+        where = f"{path} at {width} px"
+        assert layout["page"] <= layout["width"] + 1, f"{where} scrolls sideways: {layout}"
+        assert not layout["offenders"], f"{where}: content cut off: {layout['offenders']}"
         sizes = page.evaluate(
             "() => Array.from(document.querySelectorAll('main article img')).map(i => {"
             " const r = i.getBoundingClientRect();"
-            " return [i.getAttribute('src').slice(0, 60), Math.round(r.width), Math.round(r.height)]; })"
+            " return [i.getAttribute('src').slice(0, 60), Math.round(r.width),"
+            " Math.round(r.height)]; })"
         )
         small = [s for s in sizes if s[1] < 100 or s[2] < 40]
         assert not small, f"{path} at {width} px: images rendered too small (src, w, h): {small}"
         bold = page.evaluate(
             "() => Array.from(document.querySelectorAll('article span.pasted-text'))"
-            ".filter(e => getComputedStyle(e).fontWeight !== getComputedStyle(e.parentElement).fontWeight)"
+            ".filter(e => getComputedStyle(e).fontWeight"
+            " !== getComputedStyle(e.parentElement).fontWeight)"
             ".map(e => e.textContent)"
         )
         assert not bold, f"{path}: glued values set apart from their sentence (bold): {bold[:5]}"

@@ -1,14 +1,14 @@
 """Sphinx extension of the course book: fixes to the pages the toolchain writes.
 
-Accessibility: sphinxcontrib-bibtex marks each entry of the references list ``role="doc-biblioentry"``
-inside a ``role="list"``; ARIA 1.2 deprecates that role and a list may only hold ``listitem``s, so the
-entries become list items (axe-core's ``aria-required-children``).
+Accessibility: sphinxcontrib-bibtex marks each entry of the references list
+``role="doc-biblioentry"`` inside a ``role="list"``; ARIA 1.2 deprecates that role and a list may
+only hold ``listitem``s, so the entries become list items (axe-core's ``aria-required-children``).
 
 The themes' templates give a few controls an ``aria-label`` that does not contain their visible text
 (axe-core's ``label-content-name-mismatch``): the search field ("Search" for "Search Ctrl+K"), the
 colour-mode button (its icons' titles "Light", "Dark" read as text), and the "Show code cell source"
-toggles ("Toggle hidden content"). After the build the pages are rewritten so that those controls are
-named by their text (the colour-mode button keeps its label and its icons lose the titles).
+toggles ("Toggle hidden content"). After the build the pages are rewritten so that those controls
+are named by their text (the colour-mode button keeps its label and its icons lose the titles).
 
 sphinx-thebe 0.3.1 (loaded by Jupyter Book 1.0.4 even with thebe off) registers its inline
 ``const THEBE_JS_URL = ...`` script again on every rebuild, so a page can carry it twice and the
@@ -24,7 +24,10 @@ from pathlib import Path
 # (pattern, replacement) applied to every written HTML page; each is idempotent.
 _NAME_FIXES = (
     (re.compile(r'<summary aria-label="Toggle hidden content">'), "<summary>"),
-    (re.compile(r'(<button class="btn search-button-field[^"]*"[^>]*?) aria-label="Search"'), r"\1"),
+    (
+        re.compile(r'(<button class="btn search-button-field[^"]*"[^>]*?) aria-label="Search"'),
+        r"\1",
+    ),
     (re.compile(r'(<i class="theme-switch [^"]*" data-mode="\w+")\s+title="[^"]*"'), r"\1"),
 )
 
@@ -58,7 +61,7 @@ def fix_reference_list_roles(app, pagename, templatename, context, doctree):
 
 
 def fix_accessible_names(app, exception):
-    """Rewrite the written pages so that every control's accessible name contains its visible text."""
+    """Rewrite the written pages: every control's accessible name contains its visible text."""
     if exception is not None or app.builder.format != "html":
         return
     for page in Path(app.outdir).rglob("*.html"):
@@ -71,8 +74,8 @@ def fix_accessible_names(app, exception):
 
 
 def refresh_static_files(app, exception):
-    """Copy the book's own static files (CSS, JS) again when they changed: Sphinx does not overwrite
-    a static file that an earlier build already copied, so an incremental build would keep the old."""
+    """Copy the book's own static files (CSS, JS) again when they changed: Sphinx does not
+    overwrite a static file an earlier build copied, so an incremental build would keep the old."""
     if exception is not None or app.builder.format != "html":
         return
     for folder in app.config.html_static_path:
