@@ -296,37 +296,62 @@ def _open_at(browser, url, width):
     return page, problems
 
 
+IMAGES_JS = """() => Array.from(document.querySelectorAll('main article img')).map(i => {
+    const r = i.getBoundingClientRect();
+    return [i.getAttribute('src').slice(0, 60), Math.round(r.width), Math.round(r.height)]; })"""
+BOLD_JS = """() => Array.from(document.querySelectorAll('article span.pasted-text'))
+    .filter(e => getComputedStyle(e).fontWeight !== getComputedStyle(e.parentElement).fontWeight)
+    .map(e => e.textContent)"""
+AXE_JS = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+    .filter(v => v.impact === 'critical' || v.impact === 'serious')
+    .map(v => `${v.impact} ${v.id}: ${v.nodes.length} x ${v.nodes[0].target.join(' ')}`)"""
+
+
+@pytest.fixture(scope="module")
+def page_report(server, browser):
+    """Open each (page, width) once and measure everything the layout and axe tests assert on."""
+    reports = {}
+
+    def report(path, width):
+        if (path, width) not in reports:
+            page, problems = _open_at(browser, f"{server}/{path}", width)
+            try:
+                (SHOTS / str(width)).mkdir(exist_ok=True)
+                shot = SHOTS / str(width) / (Path(path).stem + ".png")
+                page.screenshot(path=str(shot), full_page=True)
+                data = {
+                    "layout": page.evaluate(OVERFLOW_JS),
+                    "images": page.evaluate(IMAGES_JS),
+                    "bold": page.evaluate(BOLD_JS),
+                    "problems": problems.report(),
+                    "axe": None,
+                }
+                if width == 1280 and AXE.is_file():
+                    page.add_script_tag(path=str(AXE))
+                    data["axe"] = page.evaluate(AXE_JS)
+            finally:
+                page.close()
+            reports[path, width] = data
+        return reports[path, width]
+
+    return report
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("path", PAGES)
-def test_page_fits_the_width_and_shows_its_images(server, browser, path, width):
-    """At 390 px (a phone) and 1280 px nothing scrolls the page sideways (wide formulas and tables
-    scroll in their own box), and every image in the text is rendered at a usable size."""
-    page, problems = _open_at(browser, f"{server}/{path}", width)
-    try:
-        layout = page.evaluate(OVERFLOW_JS)
-        (SHOTS / str(width)).mkdir(exist_ok=True)
-        page.screenshot(path=str(SHOTS / str(width) / (Path(path).stem + ".png")), full_page=True)
-        where = f"{path} at {width} px"
-        assert layout["page"] <= layout["width"] + 1, f"{where} scrolls sideways: {layout}"
-        assert not layout["offenders"], f"{where}: content cut off: {layout['offenders']}"
-        sizes = page.evaluate(
-            "() => Array.from(document.querySelectorAll('main article img')).map(i => {"
-            " const r = i.getBoundingClientRect();"
-            " return [i.getAttribute('src').slice(0, 60), Math.round(r.width),"
-            " Math.round(r.height)]; })"
-        )
-        small = [s for s in sizes if s[1] < 100 or s[2] < 40]
-        assert not small, f"{path} at {width} px: images rendered too small (src, w, h): {small}"
-        bold = page.evaluate(
-            "() => Array.from(document.querySelectorAll('article span.pasted-text'))"
-            ".filter(e => getComputedStyle(e).fontWeight"
-            " !== getComputedStyle(e.parentElement).fontWeight)"
-            ".map(e => e.textContent)"
-        )
-        assert not bold, f"{path}: glued values set apart from their sentence (bold): {bold[:5]}"
-        assert not problems.report(), f"{path}: " + "; ".join(problems.report())
-    finally:
-        page.close()
+def test_page_fits_the_width_and_shows_its_images(page_report, path, width):
+    """At 390 px (a phone) and 1280 px nothing scrolls the page sideways (wide formulas, tables and
+    figures scroll in their own box), every image in the text is rendered at a usable size, and
+    glued numbers read as part of their sentence (not bold)."""
+    r = page_report(path, width)
+    where = f"{path} at {width} px"
+    layout = r["layout"]
+    assert layout["page"] <= layout["width"] + 1, f"{where} scrolls sideways: {layout}"
+    assert not layout["offenders"], f"{where}: content cut off: {layout['offenders']}"
+    small = [s for s in r["images"] if s[1] < 100 or s[2] < 40]
+    assert not small, f"{where}: images rendered too small (src, w, h): {small}"
+    assert not r["bold"], f"{where}: glued values set apart from their sentence: {r['bold'][:5]}"
+    assert not r["problems"], f"{where}: " + "; ".join(r["problems"])
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -351,22 +376,13 @@ def test_the_animation_and_its_controls_are_fully_visible(server, browser, width
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_axe_finds_no_serious_accessibility_violation(server, browser, path):
+def test_axe_finds_no_serious_accessibility_violation(page_report, path):
     """axe-core (npm, pinned in tools/install-axe.sh; `make axe`) on every page: no violation of
     impact 'critical' or 'serious' (alt text, labels, ARIA structure, names, colour contrast)."""
     if not AXE.is_file():
         pytest.fail(f"{AXE} is missing: run `make axe` (`make test` does it)")
-    page, _ = _open_at(browser, f"{server}/{path}", 1280)
-    try:
-        page.add_script_tag(path=str(AXE))
-        violations = page.evaluate(
-            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-            ".filter(v => v.impact === 'critical' || v.impact === 'serious')"
-            ".map(v => `${v.impact} ${v.id}: ${v.nodes.length} x ${v.nodes[0].target.join(' ')}`)"
-        )
-        assert not violations, f"{path}: " + "; ".join(violations)
-    finally:
-        page.close()
+    violations = page_report(path, 1280)["axe"]
+    assert not violations, f"{path}: " + "; ".join(violations)
 
 
 def test_chapters_carry_their_numbers(server, browser):
