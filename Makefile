@@ -5,6 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .PHONY: venv book book-clean test test-fast lint chromium release benchmark mutants clean
+.PHONY: venv book book-clean test test-fast lint chromium axe release benchmark clean
 
 # A virtual environment with cnnlab (editable) and every pinned dependency from pyproject.toml.
 venv: $(STAMP)
@@ -26,8 +27,12 @@ book-clean:
 chromium:
 	@bash tools/install-chromium.sh
 
+# axe-core (npm, pinned in tools/install-axe.sh) for the browser tests' accessibility check.
+axe:
+	@bash tools/install-axe.sh
+
 # The whole suite: lint, cnnlab, the nbgrader cycle, the built book in Chromium.
-test: venv chromium book
+test: venv chromium axe book
 	$(PY) -m pytest
 
 test-fast: venv

@@ -4,7 +4,11 @@ Fast (no execution): the build itself (`make book`) executes every cell, and
 `tests/test_book_browser.py` checks the built HTML in Chromium.
 """
 
+import ast
+import importlib
 import importlib.util
+import inspect
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -72,15 +76,18 @@ def _code_cells(text: str) -> list[str]:
     return re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```\s*$", text, flags=re.S | re.M)
 
 
-def test_toc_lists_the_nine_chapters_in_the_slides_order():
-    """The chapter file names are fixed (the exercises and the README link to them)."""
+def test_toc_lists_the_chapters_in_the_slides_order():
+    """The chapter file names are fixed (the exercises and the README link to them); the backward
+    pass and im2col chapters sit between pooling and the ConvNet pattern; chapters are numbered."""
     expected = [
         "01-fully-connected", "02-convolution-layer", "03-spatial-dimensions", "04-padding-summary",
-        "05-one-by-one", "06-pooling", "07-fc-and-pattern", "08-architectures", "09-implementation",
+        "05-one-by-one", "06-pooling", "06a-backpropagation", "06b-im2col", "07-fc-and-pattern",
+        "08-architectures", "09-implementation",
     ]  # fmt: skip
     assert [c.split("/")[-1] for c in CHAPTERS] == expected, CHAPTERS
     assert TOC["root"] == "book/intro"
     assert {"book/formulas", "book/references"} <= set(TOC_FILES)
+    assert TOC["parts"][0].get("numbered") is True, "the chapters must be numbered (_toc.yml)"
 
 
 @pytest.mark.parametrize("docname", TOC_FILES)
@@ -192,3 +199,139 @@ def test_exercise_links_come_from_the_repository_setting():
     assert url == f"{repo['url']}/tree/{repo['branch']}/exercises/03_stride_padding"
     with pytest.raises(ValueError, match="repository"):
         course_links.exercise_url(SimpleNamespace(html_theme_options={}), "01_fc_vs_conv")
+
+
+# --- The book explains the graded functions without printing them --------------------------------
+# The names come from the instructor notebooks: every function or class defined in a solution cell
+# (nbgrader `solution: true`). The package's own versions of those functions are the same answers,
+# so they are protected too: the same name in cnnlab, or (where the package names it differently)
+# the name in PACKAGE_NAMES.
+PACKAGE_NAMES = {
+    "max_pool_forward": "max_pool2d",
+    "max_pool_backward": "max_pool2d_backward",
+    "avg_pool_forward": "avg_pool2d",
+    "avg_pool_backward": "avg_pool2d_backward",
+    "conv_backward": "conv2d_backward",
+    "conv_im2col": "conv2d",
+}
+PACKAGE_MODULES = (
+    "cnnlab.nn", "cnnlab.shapes", "cnnlab.models", "cnnlab.gradcheck", "cnnlab.train",
+)  # fmt: skip
+
+
+def _graded_definitions() -> dict[str, list[str]]:
+    """{name: [source]} of every top-level def/class in the solution cells of solutions/."""
+    found: dict[str, list[str]] = {}
+    for notebook in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        for cell in json.loads(notebook.read_text())["cells"]:
+            graded = cell["metadata"].get("nbgrader", {}).get("solution")
+            if cell["cell_type"] != "code" or not graded:
+                continue
+            source = "".join(cell["source"])
+            for node in ast.parse(source).body:
+                if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                    found.setdefault(node.name, []).append(ast.get_source_segment(source, node))
+    return found
+
+
+GRADED = _graded_definitions()
+
+
+def _protected_sources() -> dict[str, list[str]]:
+    """The graded names with their solutions' sources and the package's versions of them."""
+    out = {name: list(sources) for name, sources in GRADED.items()}
+    for name in GRADED:
+        target = PACKAGE_NAMES.get(name, name)
+        for module_name in PACKAGE_MODULES:
+            obj = getattr(importlib.import_module(module_name), target, None)
+            if obj is not None and (inspect.isfunction(obj) or inspect.isclass(obj)):
+                out[name].append(inspect.getsource(obj))
+                out.setdefault(target, out[name])
+    return out
+
+
+def _significant_lines(code: str) -> list[str]:
+    """Code lines that carry an answer: no blanks, comments, imports, docstrings, short lines."""
+    lines = []
+    for line in code.splitlines():
+        line = line.split("  #")[0].strip()
+        if len(line) < 16 or line.startswith(("#", "import ", "from ", '"""', "'''", ">>>")):
+            continue
+        lines.append(re.sub(r"\s+", " ", line))
+    return lines
+
+
+def _shingles(lines: list[str], n: int = 3) -> set[tuple[str, ...]]:
+    return {tuple(lines[i : i + n]) for i in range(len(lines) - n + 1)}
+
+
+def test_the_graded_functions_are_known():
+    """The list is derived, not typed: it must find the exercises' functions (parser sanity)."""
+    for name in ("conv2d_naive", "conv_output_size", "im2col", "conv_backward", "max_pool_forward",
+                 "BasicBlock", "Inception", "numerical_gradient"):  # fmt: skip
+        assert name in GRADED, f"{name} is not defined in any solution cell: {sorted(GRADED)}"
+
+
+@pytest.mark.parametrize("docname", TOC_FILES)
+def test_no_chapter_prints_a_graded_function(docname):
+    """No page prints (inspect.getsource) or pastes the source of a function a graded exercise asks
+    for, nor the package's version of it: the book explains the idea, the exercise asks for code."""
+    text = _text(docname)
+    protected = _protected_sources()
+    for call in re.findall(r"getsource\(([^()]*)\)", text):
+        names = set(re.findall(r"\w+", call))
+        leaked = sorted(names & set(protected))
+        assert not leaked, f"{docname} prints the source of graded {leaked} (getsource({call}))"
+    code = "\n".join(_code_cells(text) + re.findall(r"^```\w*\n(.*?)^```", text, flags=re.S | re.M))
+    page = _shingles(_significant_lines(code))
+    for name, sources in protected.items():
+        for source in sources:
+            common = page & _shingles(_significant_lines(source))
+            assert not common, f"{docname} contains lines of graded {name}: {sorted(common)[0]}"
+
+
+def _cells_with_options(text: str) -> list[tuple[str, str]]:
+    """(options, code) of every code cell: options are the `:key:` lines or the `---` YAML block."""
+    cells = []
+    for body in _code_cells(text):
+        lines = body.split("\n")
+        if lines[0] == "---":
+            end = lines.index("---", 1)
+            cells.append(("\n".join(lines[: end + 1]), "\n".join(lines[end + 1 :])))
+        else:
+            n = next((i for i, line in enumerate(lines) if not line.startswith(":")), len(lines))
+            cells.append(("\n".join(lines[:n]), "\n".join(lines[n:])))
+    return cells
+
+
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_plumbing_is_hidden(docname):
+    """glue() calls and source printing are plumbing: they live in cells whose input is removed, so
+    the reader sees the computation and the number in the text, not the wiring between them."""
+    for options, code in _cells_with_options(_text(docname)):
+        if "remove-cell" in options or "remove-input" in options:
+            continue
+        for plumbing in ("glue(", "getsource("):
+            assert plumbing not in code, f"{docname}: a visible cell calls {plumbing}...):\n{code}"
+
+
+def _prose(text: str) -> str:
+    """The text outside code cells, code fences, inline code and math."""
+    text = re.sub(r"^(`{3,})\{code-cell\}.*?^\1\s*$", "", text, flags=re.S | re.M)
+    text = re.sub(r"^```(?!\{).*?^```\s*$", "", text, flags=re.S | re.M)
+    text = re.sub(r"\$\$.*?\$\$", "", text, flags=re.S)
+    return re.sub(r"`[^`]*`|\$[^$]*\$", "", text)
+
+
+@pytest.mark.parametrize("docname", TOC_FILES)
+def test_one_multiplication_sign_and_citation_style(docname):
+    """Sizes are written with × (or \\times in math), never the letter x; citations use {cite}."""
+    prose = _prose(_text(docname))
+    letter_x = re.findall(r"\b\d+ ?x ?\d+\b", prose)
+    assert not letter_x, f"{docname}: sizes written with the letter x: {letter_x[:5]}"
+    assert "{cite:p}" not in prose and "{cite:t}" not in prose, f"{docname}: one citation role only"
+
+
+def test_the_citation_style_is_numbered_in_text_and_list():
+    assert CONFIG["sphinx"]["config"]["bibtex_reference_style"] == "label"
+    assert CONFIG["sphinx"]["config"]["bibtex_default_style"] == "plain"

@@ -257,3 +257,144 @@ def test_navigation_reaches_every_chapter(server, browser):
         assert not problems.report(), "; ".join(problems.report())
     finally:
         page.close()
+
+
+# --- Layout at a phone's and a laptop's width, and accessibility ---------------------------------
+WIDTHS = (390, 1280)
+AXE = ROOT / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+# Elements that stick out of the viewport, unless an ancestor is a scroll container (overflow-x auto
+# or scroll): wide tables and display formulas may scroll inside their box, the page itself may not.
+OVERFLOW_JS = """() => {
+    const width = document.documentElement.clientWidth;
+    const scrolls = el => {
+        for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+            const o = getComputedStyle(a).overflowX;
+            if (o === 'auto' || o === 'scroll') return true;
+        }
+        return false;
+    };
+    const out = [];
+    for (const el of document.querySelectorAll('main article *')) {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0) continue;
+        if ((r.right > width + 1 || r.left < -1) && !scrolls(el)) {
+            const cls = typeof el.className === 'string' ? el.className.split(' ')[0] : '';
+            out.push(`${el.tagName.toLowerCase()}.${cls} right=${Math.round(r.right)}`);
+        }
+    }
+    return {page: document.documentElement.scrollWidth, width: width, offenders: out.slice(0, 5)};
+}"""
+
+
+def _open_at(browser, url, width):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    problems = PageProblems(page)
+    page.goto(url, wait_until="load")
+    _wait_for_mathjax(page)
+    _load_all_images(page)
+    return page, problems
+
+
+IMAGES_JS = """() => Array.from(document.querySelectorAll('main article img')).map(i => {
+    const r = i.getBoundingClientRect();
+    return [i.getAttribute('src').slice(0, 60), Math.round(r.width), Math.round(r.height)]; })"""
+BOLD_JS = """() => Array.from(document.querySelectorAll('article span.pasted-text'))
+    .filter(e => getComputedStyle(e).fontWeight !== getComputedStyle(e.parentElement).fontWeight)
+    .map(e => e.textContent)"""
+AXE_JS = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+    .filter(v => v.impact === 'critical' || v.impact === 'serious')
+    .map(v => `${v.impact} ${v.id}: ${v.nodes.length} x ${v.nodes[0].target.join(' ')}`)"""
+
+
+@pytest.fixture(scope="module")
+def page_report(server, browser):
+    """Open each (page, width) once and measure everything the layout and axe tests assert on."""
+    reports = {}
+
+    def report(path, width):
+        if (path, width) not in reports:
+            page, problems = _open_at(browser, f"{server}/{path}", width)
+            try:
+                (SHOTS / str(width)).mkdir(exist_ok=True)
+                shot = SHOTS / str(width) / (Path(path).stem + ".png")
+                page.screenshot(path=str(shot), full_page=True)
+                data = {
+                    "layout": page.evaluate(OVERFLOW_JS),
+                    "images": page.evaluate(IMAGES_JS),
+                    "bold": page.evaluate(BOLD_JS),
+                    "problems": problems.report(),
+                    "axe": None,
+                }
+                if width == 1280 and AXE.is_file():
+                    page.add_script_tag(path=str(AXE))
+                    data["axe"] = page.evaluate(AXE_JS)
+            finally:
+                page.close()
+            reports[path, width] = data
+        return reports[path, width]
+
+    return report
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", PAGES)
+def test_page_fits_the_width_and_shows_its_images(page_report, path, width):
+    """At 390 px (a phone) and 1280 px nothing scrolls the page sideways (wide formulas, tables and
+    figures scroll in their own box), every image in the text is rendered at a usable size, and
+    glued numbers read as part of their sentence (not bold)."""
+    r = page_report(path, width)
+    where = f"{path} at {width} px"
+    layout = r["layout"]
+    assert layout["page"] <= layout["width"] + 1, f"{where} scrolls sideways: {layout}"
+    assert not layout["offenders"], f"{where}: content cut off: {layout['offenders']}"
+    small = [s for s in r["images"] if s[1] < 100 or s[2] < 40]
+    assert not small, f"{where}: images rendered too small (src, w, h): {small}"
+    assert not r["bold"], f"{where}: glued values set apart from their sentence: {r['bold'][:5]}"
+    assert not r["problems"], f"{where}: " + "; ".join(r["problems"])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_animation_and_its_controls_are_fully_visible(server, browser, width):
+    """The convolution animation's frame, slider and every button lie inside the viewport."""
+    page, _ = _open_at(browser, f"{server}/book/02-convolution-layer.html", width)
+    try:
+        anim = page.locator("div.animation").first
+        anim.scroll_into_view_if_needed()
+        boxes = anim.evaluate(
+            """a => Array.from(a.querySelectorAll('img, input.anim-slider, .anim-buttons button'))
+                    .map(e => { const r = e.getBoundingClientRect();
+                                return [e.tagName, r.left, r.right, r.width, r.height]; })"""
+        )
+        assert len(boxes) >= 11, f"expected the frame, the slider and 9 buttons, got {boxes}"
+        outside = [b for b in boxes if b[1] < -0.5 or b[2] > width + 0.5 or b[3] < 10 or b[4] < 10]
+        assert not outside, f"at {width} px these controls are cut off or tiny: {outside}"
+        img_width = boxes[0][3]
+        assert img_width >= min(340, width - 50), f"the frame is only {img_width:.0f} px wide"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_axe_finds_no_serious_accessibility_violation(page_report, path):
+    """axe-core (npm, pinned in tools/install-axe.sh; `make axe`) on every page: no violation of
+    impact 'critical' or 'serious' (alt text, labels, ARIA structure, names, colour contrast)."""
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: run `make axe` (`make test` does it)")
+    violations = page_report(path, 1280)["axe"]
+    assert not violations, f"{path}: " + "; ".join(violations)
+
+
+def test_chapters_carry_their_numbers(server, browser):
+    """_toc.yml numbers the chapters: each chapter page's title starts with its place in the TOC,
+    as {numref} references in the text assume."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [c["file"] for c in toc["parts"][0]["chapters"]]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        for number, chapter in enumerate(chapters, start=1):
+            page.goto(f"{server}/{chapter}.html", wait_until="load")
+            title = page.locator("article h1").first.inner_text()
+            assert title.startswith(f"{number}."), f"{chapter}: title {title!r}, expected {number}."
+    finally:
+        page.close()
