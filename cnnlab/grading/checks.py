@@ -276,6 +276,14 @@ def check_raises(
     try:
         result = func(*args, **kwargs)
     except exception as err:
+        accident = _raised_by_accident(err)
+        if accident:
+            _fail(
+                call,
+                f"raised {type(err).__name__}({str(err).strip()!r:.160}) {accident}, not a "
+                f"{exception.__name__} of its own.",
+                hint,
+            )
         if match is not None:
             needles = (match,) if _isinstance(match, str) else tuple(match)
             text = str(err).lower()
@@ -295,6 +303,36 @@ def check_raises(
         shown = f"an array of shape {shape}" if shape is not None else f"{result!r:.80}"
         _fail(call, f"returned {shown} instead of raising {exception.__name__}.", hint)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raised_by_accident(err: BaseException) -> str | None:
+    """Where ``err`` came from, when notebook code did not raise it itself, else None.
+
+    A broadcast or reshape error inside NumPy is a ``ValueError`` too, but not the one an exercise
+    asks for. Looked at only when the traceback holds notebook frames (``__main__``): elsewhere
+    (a plain process, a proxy) every error counts as the function's own.
+    """
+    import linecache
+
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    mine = [(f, n) for f, n in frames if f.f_globals.get("__name__") == "__main__"]
+    if not mine:
+        return None
+    frame, lineno = mine[-1]
+    line = linecache.getline(frame.f_code.co_filename, lineno).strip()
+    if not line:
+        return None
+    inner = frames[-1][0]
+    if inner is not frame:
+        module = str(inner.f_globals.get("__name__", "a library")).split(".")[0]
+        return f"inside {module}, called from your line {lineno}: `{line:.80}`"
+    if line.startswith("raise"):
+        return None
+    return f"at your line {lineno}: `{line:.80}`"
 
 
 def _fmt_args(args, kwargs) -> str:
