@@ -7,7 +7,6 @@ Fast (no execution): the build itself (`make book`) executes every cell, and
 import importlib.util
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -184,11 +183,12 @@ def test_the_build_is_strict_and_offline():
     assert "jupyter-book build . --warningiserror --nitpick --keep-going" in make
 
 
-def test_exercise_links_come_from_the_repository_setting():
-    repo = CONFIG["repository"]
-    options = {"repository_url": repo["url"] + "/", "repository_branch": repo["branch"]}
-    config = SimpleNamespace(html_theme_options=options)
-    url = course_links.exercise_url(config, "03_stride_padding")
-    assert url == f"{repo['url']}/tree/{repo['branch']}/exercises/03_stride_padding"
-    with pytest.raises(ValueError, match="repository"):
-        course_links.exercise_url(SimpleNamespace(html_theme_options={}), "01_fc_vs_conv")
+def test_exercise_ids_are_the_assignments_in_solutions():
+    """course_links derives the ids from solutions/ as the exercise tests do (no second list)."""
+    found = tuple(sorted(p.name for p in (ROOT / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()))
+    assert course_links.ASSIGNMENTS == found and found
+    for a in found:
+        assert (ROOT / course_links.student_notebook(a).lstrip("/")).is_file(), a
+    assert course_links.hub_url("https://hub.example.org/", "05_pooling") == (
+        "https://hub.example.org/hub/user-redirect/lab/tree/05_pooling/05_pooling.ipynb"
+    )

@@ -136,6 +136,7 @@ def course(tmp_path_factory) -> Path:
     """A copy of the course with exercises/ freshly generated from solutions/ by nbgrader."""
     root = tmp_path_factory.mktemp("course")
     shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copy(ROOT / "_config.yml", root)  # where the book is: the student copies link to it
     shutil.copytree(
         ROOT / "solutions",
         root / "solutions",

@@ -42,7 +42,7 @@ class Wrong:
     hint: str  # a piece of the failure message (case-insensitive)
 
 
-CONV2D_NAIVE = '''def conv2d_naive(x, w, b):
+CONV2D_NAIVE = """def conv2d_naive(x, w, b):
     x, w, b = np.asarray(x, dtype=float), np.asarray(w, dtype=float), np.asarray(b, dtype=float)
     N, C, H, W = x.shape
     K, Cw, F, _ = w.shape
@@ -55,24 +55,24 @@ CONV2D_NAIVE = '''def conv2d_naive(x, w, b):
                 for j in range(W - F + 1):
                     out[n, k, i, j] = np.sum(x[n, :, i:i + F, j:j + F] * w[k]) + b[k]
     return out
-'''
+"""
 
-CONV_OUTPUT_SIZE = '''def conv_output_size(n, f, stride=1, pad=0):
+CONV_OUTPUT_SIZE = """def conv_output_size(n, f, stride=1, pad=0):
     if f > n + 2 * pad or (n + 2 * pad - f) % stride:
         raise ValueError(f"a {f}x{f} filter does not fit {n}x{n}, stride {stride}, pad {pad}")
     return (n + 2 * pad - f) // stride + 1
-'''
+"""
 
-ZERO_PAD = '''def zero_pad(x, pad):
+ZERO_PAD = """def zero_pad(x, pad):
     if pad < 0:
         raise ValueError(f"pad must be >= 0, got {pad}")
     N, C, H, W = x.shape
     out = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
     out[:, :, pad:pad + H, pad:pad + W] = x
     return out
-'''
+"""
 
-CONV2D = '''def conv2d(x, w, b, stride=1, pad=0):
+CONV2D = """def conv2d(x, w, b, stride=1, pad=0):
     N, C, H, W = x.shape
     K, Cw, F, _ = w.shape
     if Cw != C:
@@ -85,49 +85,53 @@ CONV2D = '''def conv2d(x, w, b, stride=1, pad=0):
             block = xp[:, :, i * stride:i * stride + F, j * stride:j * stride + F]
             out[:, :, i, j] = block.reshape(N, -1) @ w.reshape(K, -1).T + b
     return out
-'''
+"""
 
-CONV1X1 = '''def conv1x1(x, w, b):
+CONV1X1 = """def conv1x1(x, w, b):
     N, C, H, W = x.shape
     K = w.shape[0]
     if w.shape[2:] != (1, 1) or w.shape[1] != C:
         raise ValueError(f"x {x.shape} and w {w.shape} do not go together")
     out = w.reshape(K, C) @ x.reshape(N, C, H * W) + b[:, None]
     return out.reshape(N, K, H, W)
-'''
+"""
 
-LAYER_SUMMARY = '''def conv_layer_summary(n, c, k, f, stride, pad):
+LAYER_SUMMARY = """def conv_layer_summary(n, c, k, f, stride, pad):
     if f > n + 2 * pad or (n + 2 * pad - f) % stride:
         raise ValueError(f"a {f}x{f} filter, stride {stride}, pad {pad} does not fit {n}x{n}")
     n_out = (n - f + 2 * pad) // stride + 1
     return (k, n_out, n_out), f * f * c * k + k
-'''
+"""
 
-FITTING_PAD = '''def fitting_pad(n, f, stride):
+FITTING_PAD = """def fitting_pad(n, f, stride):
     for pad in range(f):
         if f <= n + 2 * pad and (n + 2 * pad - f) % stride == 0:
             return pad
     raise ValueError(f"no P in 0..{f - 1} fits a {f}x{f} filter, stride {stride}, on {n}x{n}")
-'''
+"""
 
-POOL_CHECKS = '''    if x.ndim != 4:
+POOL_CHECKS = """    if x.ndim != 4:
         raise ValueError(f"x must be (N, C, H, W), got shape {x.shape}")
     N, C, H, W = x.shape
     if size < 1 or stride < 1 or size > min(H, W) or (H - size) % stride or (W - size) % stride:
         raise ValueError(f"a {size}x{size} window, stride {stride}, does not fit {H}x{W}")
     Ho, Wo = (H - size) // stride + 1, (W - size) // stride + 1
-'''
+"""
 
-MAX_FORWARD = '''def max_pool_forward(x, size=2, stride=2):
-''' + POOL_CHECKS + '''    out = np.zeros((N, C, Ho, Wo))
+MAX_FORWARD = (
+    """def max_pool_forward(x, size=2, stride=2):
+"""
+    + POOL_CHECKS
+    + """    out = np.zeros((N, C, Ho, Wo))
     for i in range(Ho):
         for j in range(Wo):
             window = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
             out[:, :, i, j] = window.max(axis=(2, 3))
     return out
-'''
+"""
+)
 
-MAX_BACKWARD = '''def max_pool_backward(dout, x, size=2, stride=2):
+MAX_BACKWARD = """def max_pool_backward(dout, x, size=2, stride=2):
     N, C, H, W = x.shape
     Ho, Wo = dout.shape[2:]
     dx = np.zeros(x.shape)
@@ -139,10 +143,13 @@ MAX_BACKWARD = '''def max_pool_backward(dout, x, size=2, stride=2):
                     a, d = np.unravel_index(np.argmax(window), window.shape)
                     dx[n, c, i * stride + a, j * stride + d] += dout[n, c, i, j]
     return dx
-'''
+"""
 
-AVG_POOL = '''def avg_pool_forward(x, size=2, stride=2):
-''' + POOL_CHECKS + '''    out = np.zeros((N, C, Ho, Wo))
+AVG_POOL = (
+    """def avg_pool_forward(x, size=2, stride=2):
+"""
+    + POOL_CHECKS
+    + """    out = np.zeros((N, C, Ho, Wo))
     for i in range(Ho):
         for j in range(Wo):
             window = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
@@ -157,9 +164,10 @@ def avg_pool_backward(dout, x, size=2, stride=2):
             share = dout[:, :, i, j][:, :, None, None] / (size * size)
             dx[:, :, i * stride:i * stride + size, j * stride:j * stride + size] += share
     return dx
-'''
+"""
+)
 
-NUMERICAL_GRADIENT = '''def numerical_gradient(f, x, dout, h=1e-5):
+NUMERICAL_GRADIENT = """def numerical_gradient(f, x, dout, h=1e-5):
     grad = np.zeros(x.shape)
     for i in np.ndindex(x.shape):
         old = x[i]
@@ -170,9 +178,9 @@ NUMERICAL_GRADIENT = '''def numerical_gradient(f, x, dout, h=1e-5):
         x[i] = old
         grad[i] = (plus - minus) / (2 * h)
     return grad
-'''
+"""
 
-CONV_BACKWARD = '''def conv_backward(dout, x, w, stride=1, pad=0):
+CONV_BACKWARD = """def conv_backward(dout, x, w, stride=1, pad=0):
     N, C, H, W = x.shape
     K, _, F, _ = w.shape
     S, P = stride, pad
@@ -192,15 +200,15 @@ CONV_BACKWARD = '''def conv_backward(dout, x, w, stride=1, pad=0):
                     dxp[n, :, rows, cols] += dout[n, k, i, j] * w[k]
     dx = dxp[:, :, P:P + H, P:P + W]
     return dx, dw, db
-'''
+"""
 
-FLATTEN = '''def flatten(x):
+FLATTEN = """def flatten(x):
     if np.ndim(x) != 4:
         raise ValueError(f"expected (N, C, H, W), got shape {np.shape(x)}")
     return np.reshape(x, (np.shape(x)[0], -1))
-'''
+"""
 
-IM2COL = '''def im2col(x, F, stride=1, pad=0):
+IM2COL = """def im2col(x, F, stride=1, pad=0):
     if np.ndim(x) != 4:
         raise ValueError(f"x must be (N, C, H, W), got shape {np.shape(x)}")
     N, C, H, W = x.shape
@@ -215,9 +223,9 @@ IM2COL = '''def im2col(x, F, stride=1, pad=0):
         for d in range(F):
             cols[:, :, a, d] = xp[:, :, a:a + S * Ho:S, d:d + S * Wo:S]
     return cols.reshape(N, C * F * F, Ho * Wo)
-'''
+"""
 
-CONV_IM2COL = '''def conv_im2col(x, w, b, stride=1, pad=0):
+CONV_IM2COL = """def conv_im2col(x, w, b, stride=1, pad=0):
     N, C, H, W = x.shape
     K, Cw, F, _ = w.shape
     if Cw != C:
@@ -225,9 +233,9 @@ CONV_IM2COL = '''def conv_im2col(x, w, b, stride=1, pad=0):
     Ho, Wo = (H + 2 * pad - F) // stride + 1, (W + 2 * pad - F) // stride + 1
     out = w.reshape(K, -1) @ im2col(x, F, stride, pad) + b.reshape(K, 1)
     return out.reshape(N, K, Ho, Wo)
-'''
+"""
 
-SPEEDUP = '''def best_time(fn, *args, repeat=3, **kwargs):
+SPEEDUP = """def best_time(fn, *args, repeat=3, **kwargs):
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -240,15 +248,15 @@ def speedup(x, w, b, stride=1, pad=0, repeat=3):
     naive = best_time(cnnlab.nn.conv2d_naive, x, w, b, stride=stride, pad=pad, repeat=repeat)
     fast = best_time(conv_im2col, x, w, b, stride=stride, pad=pad, repeat=repeat)
     return naive / fast
-'''
+"""
 
-TRAIN_MODEL = '''def train_model(model, train_data, val_data):
+TRAIN_MODEL = """def train_model(model, train_data, val_data):
     fit(model, train_data, val_data, epochs=30, lr=5e-3, batch_size=32, seed=0, device="cpu",
         progress=False)
     return model
-'''
+"""
 
-BASIC_BLOCK = '''class BasicBlock(nn.Module):
+BASIC_BLOCK = """class BasicBlock(nn.Module):
     def __init__(self, in_channels, out_channels, stride=1):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
@@ -265,7 +273,7 @@ BASIC_BLOCK = '''class BasicBlock(nn.Module):
     def forward(self, x):
         out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
         return F.relu(out + self.shortcut(x))
-'''
+"""
 
 
 def variant(source: str, *replacements: tuple[str, str]) -> str:
@@ -358,8 +366,11 @@ WRONG = [
         "02_convolution",
         "conv2d_naive",
         "mixes up H and W (non-square input)",
-        variant(CONV2D_NAIVE, ("(N, K, H - F + 1, W - F + 1)", "(N, K, H - F + 1, H - F + 1)"),
-                ("range(W - F + 1)", "range(H - F + 1)")),
+        variant(
+            CONV2D_NAIVE,
+            ("(N, K, H - F + 1, W - F + 1)", "(N, K, H - F + 1, H - F + 1)"),
+            ("range(W - F + 1)", "range(H - F + 1)"),
+        ),
         "test_conv2d_naive",
         "do not mix up H and W",
     ),
@@ -416,8 +427,13 @@ WRONG = [
         "03_stride_padding",
         "conv_output_size",
         "an error message without the sizes",
-        variant(CONV_OUTPUT_SIZE, ('f"a {f}x{f} filter does not fit {n}x{n}, stride {stride}, pad {pad}"',
-                                   '"the filter does not fit"')),
+        variant(
+            CONV_OUTPUT_SIZE,
+            (
+                'f"a {f}x{f} filter does not fit {n}x{n}, stride {stride}, pad {pad}"',
+                '"the filter does not fit"',
+            ),
+        ),
         "test_conv_output_size_errors",
         "expected its message to mention",
     ),
@@ -425,7 +441,11 @@ WRONG = [
         "03_stride_padding",
         "conv_output_size",
         "no ValueError for a filter larger than the input",
-        variant(CONV_OUTPUT_SIZE, ("f > n + 2 * pad or ", ""), ("% stride:", "% stride and f <= n + 2 * pad:")),
+        variant(
+            CONV_OUTPUT_SIZE,
+            ("f > n + 2 * pad or ", ""),
+            ("% stride:", "% stride and f <= n + 2 * pad:"),
+        ),
         "test_conv_output_size_errors",
         "F > N + 2P",
     ),
@@ -468,7 +488,10 @@ WRONG = [
         "03_stride_padding",
         "zero_pad",
         "no ValueError for a negative pad",
-        variant(ZERO_PAD, ("    if pad < 0:\n        raise ValueError(f\"pad must be >= 0, got {pad}\")\n", "")),
+        variant(
+            ZERO_PAD,
+            ('    if pad < 0:\n        raise ValueError(f"pad must be >= 0, got {pad}")\n', ""),
+        ),
         "test_zero_pad",
         "negative pad is an error",
     ),
@@ -492,8 +515,13 @@ WRONG = [
         "03_stride_padding",
         "conv2d",
         "ignores the stride when sliding",
-        variant(CONV2D, ("xp[:, :, i * stride:i * stride + F, j * stride:j * stride + F]",
-                         "xp[:, :, i:i + F, j:j + F]")),
+        variant(
+            CONV2D,
+            (
+                "xp[:, :, i * stride:i * stride + F, j * stride:j * stride + F]",
+                "xp[:, :, i:i + F, j:j + F]",
+            ),
+        ),
         "test_conv2d",
         "windows start at rows and columns 0, 2, 4",
     ),
@@ -503,7 +531,7 @@ WRONG = [
         "no ValueError for mismatched channels",
         variant(
             CONV2D,
-            ("    if Cw != C:\n        raise ValueError(f\"x has {C} channels, w has {Cw}\")\n", ""),
+            ('    if Cw != C:\n        raise ValueError(f"x has {C} channels, w has {Cw}")\n', ""),
             (
                 "block.reshape(N, -1) @ w.reshape(K, -1).T + b",
                 "[np.sum(block * w[k], axis=(1, 2, 3)) + b[k] for k in range(K)]",
@@ -636,8 +664,13 @@ WRONG = [
         "05_pooling",
         "max_pool_forward",
         "steps windows by the size, not the stride",
-        variant(MAX_FORWARD, ("x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]",
-                              "x[:, :, i * size:i * size + size, j * size:j * size + size]")),
+        variant(
+            MAX_FORWARD,
+            (
+                "x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]",
+                "x[:, :, i * size:i * size + size, j * size:j * size + size]",
+            ),
+        ),
         "test_max_pool_forward_random",
         "with S < F they overlap",
     ),
@@ -674,9 +707,11 @@ WRONG = [
         variant(
             MAX_BACKWARD,
             ("                    a, d = np.unravel_index(np.argmax(window), window.shape)\n", ""),
-            ("dx[n, c, i * stride + a, j * stride + d] += dout[n, c, i, j]",
-             "dx[n, c, i * stride:i * stride + size, j * stride:j * stride + size] += "
-             "(window == window.max()) * dout[n, c, i, j]"),
+            (
+                "dx[n, c, i * stride + a, j * stride + d] += dout[n, c, i, j]",
+                "dx[n, c, i * stride:i * stride + size, j * stride:j * stride + size] += "
+                "(window == window.max()) * dout[n, c, i, j]",
+            ),
         ),
         "test_max_pool_backward_random",
         "EVERY tied entry",
@@ -687,11 +722,15 @@ WRONG = [
         "ties share the gradient",
         variant(
             MAX_BACKWARD,
-            ("                    a, d = np.unravel_index(np.argmax(window), window.shape)\n",
-             "                    mask = window == window.max()\n"),
-            ("dx[n, c, i * stride + a, j * stride + d] += dout[n, c, i, j]",
-             "dx[n, c, i * stride:i * stride + size, j * stride:j * stride + size] += "
-             "mask * dout[n, c, i, j] / mask.sum()"),
+            (
+                "                    a, d = np.unravel_index(np.argmax(window), window.shape)\n",
+                "                    mask = window == window.max()\n",
+            ),
+            (
+                "dx[n, c, i * stride + a, j * stride + d] += dout[n, c, i, j]",
+                "dx[n, c, i * stride:i * stride + size, j * stride:j * stride + size] += "
+                "mask * dout[n, c, i, j] / mask.sum()",
+            ),
         ),
         "test_max_pool_backward_random",
         "not shared among the tied entries",
@@ -733,8 +772,11 @@ WRONG = [
         "06_conv_backward",
         "numerical_gradient",
         "one-sided differences",
-        variant(NUMERICAL_GRADIENT, ("        x[i] = old - h\n        minus", "        x[i] = old\n        minus"),
-                ("(2 * h)", "h")),
+        variant(
+            NUMERICAL_GRADIENT,
+            ("        x[i] = old - h\n        minus", "        x[i] = old\n        minus"),
+            ("(2 * h)", "h"),
+        ),
         "test_numerical_gradient_cube",
         "one-sided difference",
     ),
@@ -758,7 +800,13 @@ WRONG = [
         "06_conv_backward",
         "numerical_gradient",
         "perturbs a copy of x",
-        variant(NUMERICAL_GRADIENT, ("    for i in np.ndindex(x.shape):\n", "    x = x.copy()\n    for i in np.ndindex(x.shape):\n")),
+        variant(
+            NUMERICAL_GRADIENT,
+            (
+                "    for i in np.ndindex(x.shape):\n",
+                "    x = x.copy()\n    for i in np.ndindex(x.shape):\n",
+            ),
+        ),
         "test_numerical_gradient_general",
         "perturbed a copy of x",
     ),
@@ -798,7 +846,13 @@ WRONG = [
         "06_conv_backward",
         "conv_backward",
         "no ValueError for a dout of the wrong shape",
-        variant(CONV_BACKWARD, ("    if dout.shape != (N, K, Ho, Wo):\n        raise ValueError(f\"dout has shape {dout.shape}, expected {(N, K, Ho, Wo)}\")\n", "")),
+        variant(
+            CONV_BACKWARD,
+            (
+                '    if dout.shape != (N, K, Ho, Wo):\n        raise ValueError(f"dout has shape {dout.shape}, expected {(N, K, Ho, Wo)}")\n',
+                "",
+            ),
+        ),
         "test_conv_backward_dx",
         "compare dout.shape with (N, K, H', W')",
     ),
@@ -815,7 +869,13 @@ WRONG = [
         "01_fc_vs_conv",
         "flatten",
         "no ValueError for an image without the batch axis",
-        variant(FLATTEN, ("    if np.ndim(x) != 4:\n        raise ValueError(f\"expected (N, C, H, W), got shape {np.shape(x)}\")\n", "")),
+        variant(
+            FLATTEN,
+            (
+                '    if np.ndim(x) != 4:\n        raise ValueError(f"expected (N, C, H, W), got shape {np.shape(x)}")\n',
+                "",
+            ),
+        ),
         "test_flatten",
         "x must have 4 axes",
     ),
@@ -848,8 +908,11 @@ WRONG = [
         "07_im2col",
         "im2col",
         "rows in (a, d, c) order",
-        variant(IM2COL, ("cols = np.empty((N, C, F, F, Ho, Wo))", "cols = np.empty((N, F, F, C, Ho, Wo))"),
-                ("cols[:, :, a, d] =", "cols[:, a, d] =")),
+        variant(
+            IM2COL,
+            ("cols = np.empty((N, C, F, F, Ho, Wo))", "cols = np.empty((N, F, F, C, Ho, Wo))"),
+            ("cols[:, :, a, d] =", "cols[:, a, d] ="),
+        ),
         "test_im2col_random",
         "rows in (c, a, d) order",
     ),
@@ -857,8 +920,14 @@ WRONG = [
         "07_im2col",
         "im2col",
         "ignores the padding",
-        variant(IM2COL, ("xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))", "xp = x"),
-                ("Ho, Wo = (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1", "Ho, Wo = (H - F) // S + 1, (W - F) // S + 1")),
+        variant(
+            IM2COL,
+            ("xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))", "xp = x"),
+            (
+                "Ho, Wo = (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1",
+                "Ho, Wo = (H - F) // S + 1, (W - F) // S + 1",
+            ),
+        ),
         "test_im2col_random",
         "H' = (5 + 2 - 3) / 2 + 1 = 3",
     ),
@@ -882,8 +951,11 @@ WRONG = [
         "07_im2col",
         "conv_im2col",
         "no ValueError for mismatched channels",
-        variant(CONV_IM2COL, ("    if Cw != C:\n        raise ValueError(f\"x has {C} channels, w has {Cw}\")\n", ""),
-                ("w.reshape(K, -1)", "w.reshape(K, -1)[:, :C * F * F]")),
+        variant(
+            CONV_IM2COL,
+            ('    if Cw != C:\n        raise ValueError(f"x has {C} channels, w has {Cw}")\n', ""),
+            ("w.reshape(K, -1)", "w.reshape(K, -1)[:, :C * F * F]"),
+        ),
         "test_conv_im2col",
         "raise ValueError when C differs",
     ),
@@ -942,7 +1014,11 @@ WRONG = [
         "08_architectures",
         "basic_block",
         "convolutions with biases",
-        variant(BASIC_BLOCK, ("3, stride, 1, bias=False", "3, stride, 1"), ("3, 1, 1, bias=False", "3, 1, 1")),
+        variant(
+            BASIC_BLOCK,
+            ("3, stride, 1, bias=False", "3, stride, 1"),
+            ("3, 1, 1, bias=False", "3, 1, 1"),
+        ),
         "test_basic_block_shapes",
         "convs without bias",
     ),
@@ -1055,7 +1131,11 @@ def student_with(assignment: str, answers: dict[str, str]):
 @pytest.fixture
 def graded_env(monkeypatch):
     # the environment nbgrader_config.py gives graded kernels
-    for key, value in {"PYTHONWARNINGS": "ignore", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}.items():
+    for key, value in {
+        "PYTHONWARNINGS": "ignore",
+        "TQDM_DISABLE": "1",
+        "MPLBACKEND": "Agg",
+    }.items():
         monkeypatch.setenv(key, value)
 
 
@@ -1068,7 +1148,11 @@ def validate(tmp_path: Path, assignment: str, nb):
 
 
 def outputs_by_id(nb) -> dict[str, list]:
-    return {grade_info(c)["grade_id"]: c.get("outputs", []) for c in nb.cells if grade_info(c).get("grade")}
+    return {
+        grade_info(c)["grade_id"]: c.get("outputs", [])
+        for c in nb.cells
+        if grade_info(c).get("grade")
+    }
 
 
 def error_of(outputs) -> dict | None:
@@ -1118,7 +1202,8 @@ def test_correct_answers_pass_with_one_line_each(assignment, tmp_path, graded_en
         outs = cell.get("outputs", [])
         lines = "".join(o.get("text", "") for o in outs).splitlines()
         assert [o.output_type for o in outs] == ["stream"] and outs[0].name == "stdout", (
-            info["grade_id"], outs
+            info["grade_id"],
+            outs,
         )
         assert len(lines) == 1 and lines[0].startswith("\u2713 "), (info["grade_id"], lines)
         points = float(re.search(r"\((\S+) points?\)$", lines[0]).group(1))
