@@ -67,7 +67,8 @@ def main() -> None:
             vals.append(val)
             tests.append(test)
             print(
-                f"{name:15s} {SETTINGS[name]} seed {seed}: val {val:.3f}, test {test:.3f}, {seconds:.1f} s"
+                f"{name:15s} {SETTINGS[name]} seed {seed}: val {val:.3f}, test {test:.3f}, "
+                f"{seconds:.1f} s"
             )
         print(f"{name:15s} min val {min(vals):.3f}, min test {min(tests):.3f} (target {TARGET})")
 

@@ -185,7 +185,8 @@ def test_the_build_is_strict_and_offline():
 
 def test_exercise_ids_are_the_assignments_in_solutions():
     """course_links derives the ids from solutions/ as the exercise tests do (no second list)."""
-    found = tuple(sorted(p.name for p in (ROOT / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()))
+    solutions = (ROOT / "solutions").iterdir()
+    found = tuple(sorted(p.name for p in solutions if (p / f"{p.name}.ipynb").is_file()))
     assert course_links.ASSIGNMENTS == found and found
     for a in found:
         assert (ROOT / course_links.student_notebook(a).lstrip("/")).is_file(), a

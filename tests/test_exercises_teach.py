@@ -186,7 +186,7 @@ CONV_BACKWARD = """def conv_backward(dout, x, w, stride=1, pad=0):
     S, P = stride, pad
     Ho, Wo = (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1
     if dout.shape != (N, K, Ho, Wo):
-        raise ValueError(f"dout has shape {dout.shape}, expected {(N, K, Ho, Wo)}")
+        raise ValueError(f"dout {dout.shape}, expected {(N, K, Ho, Wo)}")
     xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
     dxp = np.zeros(xp.shape)
     dw = np.zeros(w.shape)
@@ -849,7 +849,8 @@ WRONG = [
         variant(
             CONV_BACKWARD,
             (
-                '    if dout.shape != (N, K, Ho, Wo):\n        raise ValueError(f"dout has shape {dout.shape}, expected {(N, K, Ho, Wo)}")\n',
+                "    if dout.shape != (N, K, Ho, Wo):\n"
+                '        raise ValueError(f"dout {dout.shape}, expected {(N, K, Ho, Wo)}")\n',
                 "",
             ),
         ),
@@ -872,7 +873,8 @@ WRONG = [
         variant(
             FLATTEN,
             (
-                '    if np.ndim(x) != 4:\n        raise ValueError(f"expected (N, C, H, W), got shape {np.shape(x)}")\n',
+                "    if np.ndim(x) != 4:\n"
+                '        raise ValueError(f"expected (N, C, H, W), got shape {np.shape(x)}")\n',
                 "",
             ),
         ),
@@ -899,7 +901,9 @@ WRONG = [
         "01_fc_vs_conv",
         "compare",
         "integer division for the ratio",
-        "n_conv = conv_param_count(5, 3, 10)\nn_fc = fc_param_count(3072, 10240)\nratio = n_fc // n_conv\n",
+        "n_conv = conv_param_count(5, 3, 10)\n"
+        "n_fc = fc_param_count(3072, 10240)\n"
+        "ratio = n_fc // n_conv\n",
         "test_compare",
         "integer dtype",
     ),
@@ -984,7 +988,8 @@ WRONG = [
         "    def __init__(self):\n"
         "        super().__init__()\n"
         "        self.c1, self.c3 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)\n"
-        "        self.c5, self.f6, self.out = nn.Conv2d(16, 120, 5), nn.Linear(120, 84), nn.Linear(84, 10)\n\n"
+        "        self.c5 = nn.Conv2d(16, 120, 5)\n"
+        "        self.f6, self.out = nn.Linear(120, 84), nn.Linear(84, 10)\n\n"
         "    def forward(self, x):\n"
         "        x = F.avg_pool2d(torch.tanh(self.c1(x)), 2)\n"
         "        x = F.avg_pool2d(torch.tanh(self.c3(x)), 2)\n"
@@ -997,8 +1002,9 @@ WRONG = [
         "08_architectures",
         "lenet5_table",
         "C1 without its biases",
-        "lenet5_table = {'C1': ((6, 28, 28), 150), 'S2': ((6, 14, 14), 0), 'C3': ((16, 10, 10), 2416),\n"
-        "    'S4': ((16, 5, 5), 0), 'C5': ((120, 1, 1), 48120), 'F6': ((84,), 10164), 'OUTPUT': ((10,), 850)}\n",
+        "lenet5_table = {'C1': ((6, 28, 28), 150), 'S2': ((6, 14, 14), 0),\n"
+        "    'C3': ((16, 10, 10), 2416), 'S4': ((16, 5, 5), 0), 'C5': ((120, 1, 1), 48120),\n"
+        "    'F6': ((84,), 10164), 'OUTPUT': ((10,), 850)}\n",
         "test_lenet5_table",
         "K biases",
     ),
@@ -1043,7 +1049,8 @@ WRONG = [
         "09_training",
         "make_model",
         "forgets `return`",
-        "def make_model():\n    nn.Sequential(nn.Conv2d(1, 8, 3), nn.Flatten(), nn.LazyLinear(10))\n",
+        "def make_model():\n"
+        "    nn.Sequential(nn.Conv2d(1, 8, 3), nn.Flatten(), nn.LazyLinear(10))\n",
         "test_make_model",
         "did it forget `return`",
     ),

@@ -328,11 +328,18 @@ def _raised_by_accident(err: BaseException) -> str | None:
         return None
     inner = frames[-1][0]
     if inner is not frame:
-        module = str(inner.f_globals.get("__name__", "a library")).split(".")[0]
-        return f"inside {module}, called from your line {lineno}: `{line:.80}`"
+        # raised further in: by a numerical library the student called, or by anything else
+        # (a proxy, a helper module), which counts as the function's own
+        module = str(inner.f_globals.get("__name__", "")).split(".")[0]
+        if module in _NUMERICAL_LIBRARIES:
+            return f"inside {module}, called from your line {lineno}: `{line:.80}`"
+        return None
     if line.startswith("raise"):
         return None
     return f"at your line {lineno}: `{line:.80}`"
+
+
+_NUMERICAL_LIBRARIES = ("numpy", "torch", "scipy")
 
 
 def _fmt_args(args, kwargs) -> str:
