@@ -110,7 +110,7 @@ def check_type(got, expected_type, hint: str | None = None, what: str = "result"
             if _isinstance(expected_type, tuple)
             else expected_type.__name__
         )
-        _fail(what, f"got a {type(got).__name__} ({got!r:.80}), expected {names}.", hint)
+        _fail(what, f"got a {type(got).__name__} ({got!r:.80}), expected a {names}.", hint)
 
 
 def check_shape(got, expected, hint: str | None = None, what: str = "result") -> None:
