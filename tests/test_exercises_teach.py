@@ -1138,17 +1138,6 @@ def student_with(assignment: str, answers: dict[str, str]):
     return student
 
 
-@pytest.fixture
-def graded_env(monkeypatch):
-    # the environment nbgrader_config.py gives graded kernels
-    for key, value in {
-        "PYTHONWARNINGS": "ignore",
-        "TQDM_DISABLE": "1",
-        "MPLBACKEND": "Agg",
-    }.items():
-        monkeypatch.setenv(key, value)
-
-
 def validate(tmp_path: Path, assignment: str, nb):
     folder = tmp_path / assignment
     folder.mkdir(parents=True, exist_ok=True)
