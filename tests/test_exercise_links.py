@@ -116,3 +116,43 @@ def test_book_offers_each_exercise_as_a_download():
     if not offered:
         pytest.skip("no chapter built since its source changed")
     assert offered <= set(ASSIGNMENTS)
+
+
+def test_the_exercise_role_offers_the_download_and_the_hub(tmp_path):
+    """A one-page Sphinx project with the course's extension and a hub URL set."""
+    import shutil
+
+    from sphinx.application import Sphinx
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / "exercises" / "05_pooling").mkdir(parents=True)
+    shutil.copy(
+        ROOT / "exercises" / "05_pooling" / "05_pooling.ipynb", src / "exercises" / "05_pooling"
+    )
+    (src / "conf.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\n"
+        "extensions = ['course_links']\n"
+        "course_jupyterhub_url = 'https://hub.example.org'\n"
+    )
+    (src / "index.rst").write_text("Pooling\n=======\n\nExercise :exercise:`05_pooling`.\n")
+    app = Sphinx(
+        str(src),
+        str(src),
+        str(out),
+        str(tmp_path / "doctrees"),
+        "html",
+        status=None,
+        warningiserror=True,
+    )
+    app.build()
+    html = (out / "index.html").read_text()
+    href = re.search(r'href="(_downloads/[^"]+/05_pooling\.ipynb)"', html).group(1)
+    assert (out / href).read_bytes() == (
+        ROOT / "exercises" / "05_pooling" / "05_pooling.ipynb"
+    ).read_bytes()
+    assert (
+        'href="https://hub.example.org/hub/user-redirect/lab/tree/05_pooling/05_pooling.ipynb"'
+        in html
+    )
+    assert "open in JupyterHub" in html
