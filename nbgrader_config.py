@@ -51,3 +51,14 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 # Generated student notebooks: the usual stub, and no left-over outputs.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Student copies link to the rendered book, not to the chapters' MyST source: the published book
+# (`html: baseurl:` in _config.yml) or, while that is empty, the locally built one (`make book`).
+# See cnnlab/instructor/booklinks.py.
+from nbgrader.converters import GenerateAssignment  # noqa: E402
+
+from cnnlab.instructor.booklinks import BookLinks  # noqa: E402
+
+_defaults = GenerateAssignment.class_traits()["preprocessors"].default()
+c.GenerateAssignment.preprocessors = [BookLinks, *_defaults]
+c.BookLinks.config_file = os.path.join(_here, "_config.yml")

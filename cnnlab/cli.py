@@ -1,6 +1,7 @@
 """The cnnlab command: the instructor's cycle on top of nbgrader.
 
-    cnnlab release [ASSIGNMENT]             student versions into exercises/ (all if omitted)
+    cnnlab release [ASSIGNMENT] [--bundle]  student versions into exercises/ (all if omitted);
+                                            --bundle: also one zip per assignment for students
     cnnlab collect ASSIGNMENT SOURCE        an LMS zip or folder -> grading/submitted/
     cnnlab autograde ASSIGNMENT [--jobs N]  grade in N processes into grading/gradebook.db
     cnnlab feedback ASSIGNMENT              HTML per student, hidden tests not shown
@@ -29,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("release", help="generate student versions (nbgrader generate_assignment)")
     s.add_argument("assignment", nargs="?")
+    s.add_argument("--bundle", action="store_true",
+                   help="also write grading/bundles/<id>.zip: the student notebook, a README, "
+                   "the student-side Jupyter configuration")
+    s.add_argument("--exchange", action="store_true",
+                   help="with --bundle: the course runs an nbgrader exchange (show the "
+                   "Assignment List to students)")
 
     s = sub.add_parser("collect", help="lay out an LMS download for nbgrader")
     s.add_argument("assignment")
@@ -89,7 +96,13 @@ def _run(args) -> int:
     if args.command == "release":
         from .instructor.release import release
 
-        release(course, [args.assignment] if args.assignment else None)
+        ids = release(course, [args.assignment] if args.assignment else None)
+        if args.bundle:
+            from .instructor.booklinks import BookSettings
+            from .instructor.bundle import StudentTools, bundle
+
+            bundle(course, ids, book_url=BookSettings.load(course.root).url,
+                   tools=StudentTools(exchange=args.exchange))
     elif args.command == "collect":
         from .instructor.collect import collect
 

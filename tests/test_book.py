@@ -11,7 +11,6 @@ import inspect
 import json
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -191,16 +190,6 @@ def test_the_build_is_strict_and_offline():
     assert "jupyter-book build . --warningiserror --nitpick --keep-going" in make
 
 
-def test_exercise_links_come_from_the_repository_setting():
-    repo = CONFIG["repository"]
-    options = {"repository_url": repo["url"] + "/", "repository_branch": repo["branch"]}
-    config = SimpleNamespace(html_theme_options=options)
-    url = course_links.exercise_url(config, "03_stride_padding")
-    assert url == f"{repo['url']}/tree/{repo['branch']}/exercises/03_stride_padding"
-    with pytest.raises(ValueError, match="repository"):
-        course_links.exercise_url(SimpleNamespace(html_theme_options={}), "01_fc_vs_conv")
-
-
 # --- The book explains the graded functions without printing them --------------------------------
 # The names come from the instructor notebooks: every function or class defined in a solution cell
 # (nbgrader `solution: true`). The package's own versions of those functions are the same answers,
@@ -335,3 +324,13 @@ def test_one_multiplication_sign_and_citation_style(docname):
 def test_the_citation_style_is_numbered_in_text_and_list():
     assert CONFIG["sphinx"]["config"]["bibtex_reference_style"] == "label"
     assert CONFIG["sphinx"]["config"]["bibtex_default_style"] == "plain"
+def test_exercise_ids_are_the_assignments_in_solutions():
+    """course_links derives the ids from solutions/ as the exercise tests do (no second list)."""
+    solutions = (ROOT / "solutions").iterdir()
+    found = tuple(sorted(p.name for p in solutions if (p / f"{p.name}.ipynb").is_file()))
+    assert course_links.ASSIGNMENTS == found and found
+    for a in found:
+        assert (ROOT / course_links.student_notebook(a).lstrip("/")).is_file(), a
+    assert course_links.hub_url("https://hub.example.org/", "05_pooling") == (
+        "https://hub.example.org/hub/user-redirect/lab/tree/05_pooling/05_pooling.ipynb"
+    )

@@ -1,41 +1,49 @@
 """Sphinx extension of the course book: links to the graded exercises.
 
-``{exercise}`02_convolution``` renders as a link to
-``<repository>/tree/<branch>/exercises/02_convolution``, where repository and branch are the
-``repository:`` settings of ``_config.yml`` (one place: a fork
-changes only that). An id that is not one of the course's assignments is a build warning, and so
-fails the ``-W`` build.
+``{exercise}`02_convolution``` renders as a download of the student notebook
+``exercises/02_convolution/02_convolution.ipynb`` (Sphinx copies it into the built book's
+``_downloads/``), followed by "open in JupyterHub" when the course sets
+``course_jupyterhub_url`` (``sphinx: config:`` in ``_config.yml``): a link to
+``<hub>/hub/user-redirect/lab/tree/<id>/<id>.ipynb``, where nbgrader's *fetch* puts the notebook.
+
+The known ids are the assignments in ``solutions/`` (a folder ``solutions/<id>/`` holding
+``<id>.ipynb``), the same rule the tests use. An unknown id is a build warning, and so fails the
+``-W`` build.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from docutils import nodes
+from sphinx import addnodes
 
-ASSIGNMENTS = (
-    "01_fc_vs_conv",
-    "02_convolution",
-    "03_stride_padding",
-    "04_one_by_one",
-    "05_pooling",
-    "06_conv_backward",
-    "07_im2col",
-    "08_architectures",
-    "09_training",
-)
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def exercise_url(config, assignment: str) -> str:
-    """The web address of ``exercises/<assignment>/`` on the course repository."""
-    options = config.html_theme_options or {}
-    url = str(options.get("repository_url", "")).rstrip("/")
-    branch = options.get("repository_branch", "main") or "main"
-    if not url:
-        raise ValueError("the exercise links need `repository: url:` in _config.yml")
-    return f"{url}/tree/{branch}/exercises/{assignment}"
+def course_assignments(root: Path = ROOT) -> tuple[str, ...]:
+    """The assignment ids: folders ``solutions/<id>/`` that hold ``<id>.ipynb``, sorted."""
+    solutions = root / "solutions"
+    if not solutions.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in solutions.iterdir() if (p / f"{p.name}.ipynb").is_file()))
+
+
+ASSIGNMENTS = course_assignments()
+
+
+def student_notebook(assignment: str) -> str:
+    """The student notebook of ``assignment``, as a path from the book's source root."""
+    return f"/exercises/{assignment}/{assignment}.ipynb"
+
+
+def hub_url(hub: str, assignment: str) -> str:
+    """The "open in JupyterHub" address of ``assignment``'s notebook on the course hub."""
+    return f"{hub.rstrip('/')}/hub/user-redirect/lab/tree/{assignment}/{assignment}.ipynb"
 
 
 def exercise_role(name, rawtext, text, lineno, inliner, options=None, content=None):
-    """``{exercise}`<id>``` -> a link "exercise <id>" to the student notebook's folder."""
+    """``{exercise}`<id>``` -> a download of the student notebook (+ a JupyterHub link)."""
     assignment = text.strip()
     if assignment not in ASSIGNMENTS:
         msg = inliner.reporter.warning(
@@ -43,17 +51,28 @@ def exercise_role(name, rawtext, text, lineno, inliner, options=None, content=No
             line=lineno,
         )
         return [inliner.problematic(rawtext, rawtext, msg)], [msg]
-    config = inliner.document.settings.env.config
-    try:
-        url = exercise_url(config, assignment)
-    except ValueError as err:
-        msg = inliner.reporter.warning(str(err), line=lineno)
-        return [inliner.problematic(rawtext, rawtext, msg)], [msg]
-    ref = nodes.reference(rawtext, "", refuri=url, classes=["exercise-link"])
-    ref += nodes.literal(assignment, f"exercises/{assignment}")
-    return [ref], []
+    env = inliner.document.settings.env
+    download = addnodes.download_reference(
+        rawtext,
+        "",
+        refdoc=env.docname,
+        reftarget=student_notebook(assignment),
+        refexplicit=True,
+        refwarn=True,
+        classes=["exercise-link"],
+    )
+    download += nodes.literal(assignment, f"{assignment}.ipynb")
+    result = [download]
+    hub = env.config.course_jupyterhub_url
+    if hub:
+        link = nodes.reference(
+            "", "open in JupyterHub", refuri=hub_url(hub, assignment), classes=["exercise-hub-link"]
+        )
+        result += [nodes.Text(" ("), link, nodes.Text(")")]
+    return result, []
 
 
 def setup(app):
+    app.add_config_value("course_jupyterhub_url", "", "html", types=[str])
     app.add_role("exercise", exercise_role)
-    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "1.1", "parallel_read_safe": True, "parallel_write_safe": True}

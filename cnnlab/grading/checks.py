@@ -6,6 +6,11 @@ a message of the form::
     conv2d_naive(x, w, b): shape (2, 3, 3, 3), expected (2, 3, 2, 2).
     Hint: did you divide by the stride? See book/03-spatial-dimensions.md
 
+A check that passes prints nothing; the last line of a graded cell, :func:`passed`, prints one line
+to stdout (``✓ conv2d_naive: the slides' shapes (4 points)``). The hint is the caller's, unless
+the result itself shows a likelier mistake: ``None`` (a missing ``return``), an integer array where
+the expected values have fractions (a dtype that truncates), or a value listed in ``mistakes=``.
+
 The comparisons use their own arithmetic on private references to NumPy's ufuncs, captured when this
 module is imported: a notebook that reassigns ``np.allclose``, ``np.isclose`` or ``np.testing``
 before the graded cell runs changes nothing here.
@@ -49,6 +54,7 @@ __all__ = [
     "check_true",
     "check_raises",
     "check_type",
+    "passed",
 ]
 
 
@@ -61,6 +67,22 @@ def _fail(what: str, message: str, hint: str | None) -> None:
     if hint:
         text += f"\nHint: {hint}"
     raise CheckFailed(text)
+
+
+def passed(what: str, points: float | None = None) -> None:
+    """Print the one line of a graded cell whose checks all passed, to stdout.
+
+    >>> passed("conv2d_naive: the slides' shapes, a 1-channel example", points=4)
+    ✓ conv2d_naive: the slides' shapes, a 1-channel example (4 points)
+    """
+    if points is None:
+        print(f"\u2713 {what}")
+    else:
+        unit = "point" if float(points) == 1 else "points"
+        print(f"\u2713 {what} ({float(points):g} {unit})")
+
+
+_NO_RETURN = "got None: did the function forget to `return` its result?"
 
 
 def _shape_of(value) -> tuple | None:
@@ -101,6 +123,8 @@ def check_shape(got, expected, hint: str | None = None, what: str = "result") ->
         shape = tuple(got)
     else:
         shape = _shape_of(got)
+        if got is None:
+            _fail(what, f"{_NO_RETURN} Expected an array of shape {expected}.", None)
         if shape is None:
             _fail(what, f"got a {type(got).__name__}, expected an array of shape {expected}.", hint)
     if shape != expected:
@@ -115,14 +139,20 @@ def check_close(
     atol: float = 1e-8,
     hint: str | None = None,
     what: str = "result",
+    mistakes=(),
 ) -> None:
     """Fail unless ``|got - expected| <= atol + rtol * |expected|`` everywhere (shapes must match).
 
     The message gives the shapes, or the worst element: its index, both values and the gap.
     NaN in ``got`` fails unless ``expected`` has NaN at the same place.
+
+    ``mistakes`` lists ``(wrong_value, hint)`` pairs, the results of known wrong answers (the
+    expected value without the bias, with the filter flipped, ...): when ``got`` is close to one of
+    them, its hint replaces ``hint``. An integer ``got`` whose mismatches are fractions in
+    ``expected`` gets a hint about the dtype instead.
     """
     if got is None:
-        _fail(what, "got None: did the function forget to `return` its result?", hint)
+        _fail(what, _NO_RETURN, None)
     try:
         g = _asarray(got, dtype=_float64)
     except (TypeError, ValueError):
@@ -158,6 +188,7 @@ def check_close(
         idx = _unravel_index(int(_argmax(excess)), g.shape)
         n_bad = int(bad.sum())
         where = f" at index {tuple(int(i) for i in idx)}" if g.ndim else ""
+        hint = _likelier_hint(got, g, e, bad, rtol, atol, mistakes) or hint
         _fail(
             what,
             f"{n_bad} of {g.size} values differ; worst{where}: got {_fmt_number(g[idx])}, "
@@ -165,6 +196,38 @@ def check_close(
             f"atol {atol:g} + rtol {rtol:g} * |expected|).",
             hint,
         )
+
+
+def _integer_dtype(got) -> str | None:
+    """The name of got's integer dtype (``int``, ``int64``, ...), or None."""
+    if _isinstance(got, bool):
+        return None
+    if _isinstance(got, numbers.Integral):
+        return type(got).__name__
+    dtype = getattr(got, "dtype", None)
+    if dtype is not None and getattr(dtype, "kind", "") in "iu":
+        return str(dtype)
+    return None
+
+
+def _likelier_hint(got, g, e, bad, rtol, atol, mistakes) -> str | None:
+    """A hint that fits the mistake the values show, when one does (else None)."""
+    dtype = _integer_dtype(got)
+    if dtype is not None:
+        fractions = _logical_and(bad, _logical_not(_equal(e, e.round())))
+        if fractions.any():
+            return (
+                f"your result has the integer dtype {dtype}, so fractions were cut off: "
+                "compute in floats (no int(...); create arrays with dtype=float, or "
+                "np.zeros_like(x, dtype=float))."
+            )
+    for wrong, wrong_hint in mistakes:
+        w = _asarray(wrong, dtype=_float64)
+        if w.shape == g.shape and not _greater(
+            _abs(_subtract(g, w)), atol + rtol * _abs(w)
+        ).any():
+            return wrong_hint
+    return None
 
 
 def check_equal(got, expected, hint: str | None = None, what: str = "result") -> None:
@@ -184,6 +247,8 @@ def check_equal(got, expected, hint: str | None = None, what: str = "result") ->
         if _isinstance(ok, _ndarray):  # an array slipped in: compare it as a whole
             ok = bool(ok.all())
     if not ok:
+        if got is None:
+            _fail(what, f"{_NO_RETURN} Expected {expected!r:.200}.", None)
         _fail(what, f"got {got!r:.200}, expected {expected!r:.200}.", hint)
 
 
@@ -201,16 +266,25 @@ def check_raises(
     hint: str | None = None,
     what: str | None = None,
     **kwargs,
-) -> BaseException:
+) -> None:
     """Fail unless ``func(*args, **kwargs)`` raises ``exception`` whose message contains ``match``.
 
     ``match`` is a substring (or a tuple of substrings that must all appear); case-insensitive.
-    Returns the exception so a test can look at it further.
+    Returns None, so that a passing ``check_raises`` at the end of a cell displays nothing (an
+    exception as the cell's value would be shown, and nbgrader would try to read it as a score).
     """
     call = what or f"{getattr(func, '__name__', 'function')}{_fmt_args(args, kwargs)}"
     try:
         result = func(*args, **kwargs)
     except exception as err:
+        accident = _raised_by_accident(err)
+        if accident:
+            _fail(
+                call,
+                f"raised {type(err).__name__}({str(err).strip()!r:.160}) {accident}, not a "
+                f"{exception.__name__} of its own.",
+                hint,
+            )
         if match is not None:
             needles = (match,) if _isinstance(match, str) else tuple(match)
             text = str(err).lower()
@@ -222,12 +296,51 @@ def check_raises(
                     f"mention {', '.join(repr(m) for m in missing)}.",
                     hint,
                 )
-        return err
+        return None
     except Exception as err:  # report the wrong exception type to the student
         _fail(call, f"raised {type(err).__name__}: {err}, expected {exception.__name__}.", hint)
     else:
-        _fail(call, f"returned {result!r:.80} instead of raising {exception.__name__}.", hint)
+        shape = _shape_of(result)
+        shown = f"an array of shape {shape}" if shape is not None else f"{result!r:.80}"
+        _fail(call, f"returned {shown} instead of raising {exception.__name__}.", hint)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raised_by_accident(err: BaseException) -> str | None:
+    """Where ``err`` came from, when notebook code did not raise it itself, else None.
+
+    A broadcast or reshape error inside NumPy is a ``ValueError`` too, but not the one an exercise
+    asks for. Looked at only when the traceback holds notebook frames (``__main__``): elsewhere
+    (a plain process, a proxy) every error counts as the function's own.
+    """
+    import linecache
+
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    mine = [(f, n) for f, n in frames if f.f_globals.get("__name__") == "__main__"]
+    if not mine:
+        return None
+    frame, lineno = mine[-1]
+    line = linecache.getline(frame.f_code.co_filename, lineno).strip()
+    if not line:
+        return None
+    inner = frames[-1][0]
+    if inner is not frame:
+        # raised further in: by a numerical library the student called, or by anything else
+        # (a proxy, a helper module), which counts as the function's own
+        module = str(inner.f_globals.get("__name__", "")).split(".")[0]
+        if module in _NUMERICAL_LIBRARIES:
+            return f"inside {module}, called from your line {lineno}: `{line:.80}`"
+        return None
+    if line.startswith("raise"):
+        return None
+    return f"at your line {lineno}: `{line:.80}`"
+
+
+_NUMERICAL_LIBRARIES = ("numpy", "torch", "scipy")
 
 
 def _fmt_args(args, kwargs) -> str:

@@ -464,9 +464,14 @@ def check_from_scratch(
     allow=(),
     chapter: str | None = None,
     static: bool = True,
+    hint: str | None = None,
     **kwargs,
 ):
     """Run ``func(*args, **kwargs)`` and return its result, failing if it uses forbidden code.
+
+    An exception the student's code raises (other than a failed check) becomes a failed check
+    that names the call, the error and the student's line where it happened, plus ``hint``: a
+    test that expects an error uses ``check_raises`` instead.
 
     Args:
         func: the student's function.
@@ -487,5 +492,43 @@ def check_from_scratch(
         if found:
             raise FromScratchError(_message(name, found, chapter))
     with from_scratch(name, forbid, allow, chapter):
-        result = func(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except AssertionError:
+            raise
+        except Exception as err:
+            raise _crash(name, args, kwargs, err, hint) from err
     return result
+
+
+def _crash(name: str, args, kwargs, err: Exception, hint: str | None):
+    """The failed check for a student's function that raised ``err``."""
+    from cnnlab.grading.checks import CheckFailed, _fmt_args
+
+    if type(err) is NotImplementedError:
+        return CheckFailed(
+            f"{name} is not written yet: replace `raise NotImplementedError()` with your code."
+        )
+    text = f"{name}{_fmt_args(args, kwargs)} raised {type(err).__name__}: {str(err).strip()}"
+    where = _student_line(err.__traceback__)
+    if where:
+        text += f" (in your code, line {where[0]}: `{where[1]}`)"
+    text += "."
+    if hint:
+        text += f"\nHint: {hint}"
+    return CheckFailed(text)
+
+
+def _student_line(tb) -> tuple[int, str] | None:
+    """(line number, source) of the innermost frame of ``tb`` that is notebook code, or None."""
+    import linecache
+
+    found = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if tb.tb_frame.f_globals.get("__name__") == "__main__" and code.co_filename:
+            line = linecache.getline(code.co_filename, tb.tb_lineno).strip()
+            if line:
+                found = (tb.tb_lineno, line)
+        tb = tb.tb_next
+    return found
