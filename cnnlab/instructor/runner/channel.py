@@ -98,7 +98,8 @@ class Channel:
             if not chunk:
                 got = len(self._buf)
                 raise ChannelClosed(
-                    "the sender closed the channel" + (f" {got} bytes into a frame" if got else "")
+                    "the sender closed the channel"
+                    + (f" with a frame incomplete ({got} bytes of it came)" if got else "")
                 )
             self._buf += chunk
 

@@ -240,9 +240,11 @@ class Sandboxed:
                     os.killpg(self._proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            if self._proc.returncode is None:
+            try:  # bubblewrap reaps its init, whose exit waited for every process inside
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 self._proc.kill()
-            self._proc.wait()
+                self._proc.wait()
             self._reader.join(timeout=5)
             self.channel.close()
             if self._cleanup:
@@ -331,11 +333,13 @@ class _Args:
     def __init__(self):
         self.argv: list[str] = []
         self.fds: list[int] = []
+        self._made: set[PurePosixPath] = set()
 
     def add(self, *args) -> None:
         self.argv += [str(a) for a in args]
 
     def file(self, dest: str, content: bytes, perms: str = "0644") -> None:
+        self.dirs(str(PurePosixPath(dest).parent))
         fd = os.memfd_create("sandbox-file", os.MFD_CLOEXEC)
         view = memoryview(content)
         while view:
@@ -349,27 +353,43 @@ class _Args:
         otherwise, and ``/root`` is 0700)."""
         parts = PurePosixPath(path).parts
         for i in range(2, len(parts) + 1):
-            self.add("--perms", "0755", "--dir", PurePosixPath(*parts[:i]))
+            sub = PurePosixPath(*parts[:i])
+            if sub not in self._made:
+                self._made.add(sub)
+                self.add("--perms", "0755", "--dir", sub)
+
+    def ro_bind(self, host: str, dest: str) -> None:
+        self.dirs(str(PurePosixPath(dest).parent))
+        self.add("--ro-bind", host, dest)
 
 
 def _base_prefix() -> str:
     return os.path.realpath(sys.base_prefix)
 
 
-def _masked_site_dirs(base: str) -> list[str]:
-    """Every site-packages/dist-packages folder a visible interpreter could reach."""
-    own = sysconfig.get_paths(vars={"base": base, "platbase": base, "installed_base": base})
-    candidates = {own["purelib"], own["platlib"]}
-    for pattern in (
-        "/usr/lib/python3*/dist-packages",
-        "/usr/lib/python3*/site-packages",
-        "/usr/local/lib/python3*/dist-packages",
-        "/usr/local/lib/python3*/site-packages",
-        "/usr/lib64/python3*/site-packages",
-        "/usr/local/lib64/python3*/site-packages",
-    ):
-        candidates.update(glob(pattern))
-    return sorted(p for p in map(os.path.realpath, candidates) if os.path.isdir(p))
+def _system_dirs(base: str) -> list[str]:
+    """The parts of ``/usr`` a Python process needs: programs, shared libraries, locales, time
+    zones and, for a system interpreter, its standard library. Not the rest (``/usr/lib`` also
+    holds other software's vendored Python packages)."""
+    dirs = ["/usr/bin", "/usr/lib/locale", "/usr/share/zoneinfo", "/usr/lib64", "/usr/lib32"]
+    multiarch = glob("/usr/lib/*-linux-gnu*")  # Debian's library folders
+    dirs += multiarch or ["/usr/lib"]  # elsewhere the libraries sit in /usr/lib itself
+    if base == "/usr" or base.startswith("/usr/"):
+        own = sysconfig.get_paths(vars={"base": base, "platbase": base, "installed_base": base})
+        dirs += [own["stdlib"], own["platstdlib"]]
+    real = [os.path.realpath(d) for d in dirs if os.path.isdir(d) and not os.path.islink(d)]
+    return sorted(d for d in set(real) if not any(d.startswith(o + "/") for o in real))
+
+
+def _masked_site_dirs(shown: list[str]) -> list[str]:
+    """Every site-packages/dist-packages folder inside the ``shown`` folders."""
+    found = set()
+    for root in shown:
+        for pattern in ("python3*/site-packages", "python3*/dist-packages", "site-packages"):
+            found.update(glob(f"{root}/{pattern}"))
+            found.update(glob(f"{root}/lib/{pattern}"))
+            found.update(glob(f"{root}/lib64/{pattern}"))
+    return sorted(p for p in map(os.path.realpath, found) if os.path.isdir(p))
 
 
 def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: bool) -> _Args:
@@ -386,25 +406,28 @@ def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: boo
     else:
         a.add("--unshare-user", "--uid", INSIDE_UID, "--gid", INSIDE_UID, "--disable-userns")
         a.add("--cap-drop", "ALL")
-    # the system: /usr read-only, the merged-/usr links, a fresh /proc and /dev
-    a.add("--ro-bind", "/usr", "/usr")
+    # the system: what Python needs of /usr, read-only; the merged-/usr links; fresh /proc, /dev
+    base = _base_prefix()
+    shown = _system_dirs(base)
+    for d in shown:
+        a.ro_bind(d, d)
     for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = "/" + top
         if os.path.islink(host):
             a.add("--symlink", os.readlink(host), host)
         elif os.path.isdir(host):
-            a.add("--ro-bind", host, host)
+            a.ro_bind(host, host)
+            shown.append(host)
     a.add("--proc", "/proc", "--dev", "/dev")
     a.add("--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache")
     uid = INSIDE_UID
     a.file("/etc/passwd", f"student:x:{uid}:{uid}:student:{SCRATCH}:/bin/bash\n".encode())
     a.file("/etc/group", f"student:x:{uid}:\n".encode())
-    # the Python installation read-only, its own site-packages masked
-    base = _base_prefix()
-    if not base.startswith("/usr/"):
-        a.dirs(str(PurePosixPath(base).parent))
-        a.add("--ro-bind", base, base)
-    for site in _masked_site_dirs(base):
+    # the Python installation read-only, every site-packages folder in sight masked
+    if not any(base == d or base.startswith(d + "/") for d in shown):
+        a.ro_bind(base, base)
+        shown.append(base)
+    for site in _masked_site_dirs(shown):
         a.add("--perms", "0755", "--size", 4096, "--tmpfs", site, "--remount-ro", site)
     # /venv: an environment whose site-packages holds only what the policy allows
     view = _view.site_view(tuple(policy.importable))
@@ -417,15 +440,13 @@ def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: boo
     a.file(f"{VENV}/pyvenv.cfg", (cfg + f"version = {sys.version.split()[0]}\n").encode())
     a.dirs(site)
     for host, rel in view.binds:
-        a.add("--ro-bind", host, f"{site}/{rel}")
+        a.ro_bind(host, f"{site}/{rel}")
     for rel in view.stubs:
         a.file(f"{site}/{rel}", b'"""Shown in the sandbox without its other modules."""\n')
     # the scratch folder: the only writable place
     a.add("--perms", "1777", "--size", policy.scratch_mb << 20, "--tmpfs", SCRATCH)
+    a._made.add(PurePosixPath(SCRATCH))
     for name, content in files.items():
-        parent = PurePosixPath(SCRATCH, name).parent
-        if parent != PurePosixPath(SCRATCH):
-            a.dirs(str(parent))
         a.file(f"{SCRATCH}/{name}", bytes(content), perms="0666")
     a.add("--remount-ro", "/", "--chdir", SCRATCH)
     for k, v in _env(SCRATCH, f"{VENV}/bin:/usr/bin:/bin").items():
@@ -455,6 +476,7 @@ def _start_bwrap(argv, policy: Policy, files) -> Sandboxed:
             stderr=out_w,
             close_fds=True,
             pass_fds=(ch_in, ch_out, info_w, *args.fds),
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},  # bwrap's own /proc/1/environ
         )
     except BaseException:
         channel.close()
