@@ -47,6 +47,19 @@ from .proxy import CellTimeout, SandboxFailure, Session
 from .scratch import Analysis
 
 STUDENT_ENTRY = ["python", "-m", "cnnlab.instructor.runner.student"]
+TRUNCATED = "[output truncated by the grader]"
+# errors worth a line in the report wherever they happen (a failing test is not news)
+NOTABLE_ERRORS = {
+    "TimeoutError": "ran past the time limit (timeout; interrupted)",
+    "MemoryError": "MemoryError (the sandbox's memory limit)",
+    "SystemExit": "SystemExit (sys.exit() in a notebook)",
+    "KeyboardInterrupt": "KeyboardInterrupt",
+    "RecursionError": "RecursionError",
+}
+
+
+class _Stopped(Exception):
+    """The submission ran past its whole deadline."""
 HIDDEN_PLACEHOLDER = "# hidden tests (not shown): they check more cases of the same function"
 
 
@@ -189,14 +202,16 @@ def _failure(e: BaseException, source: str, filename: str) -> str:
 
 
 def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
-                  failure: str | None) -> None:
+                  failure: str | None, stop_at: float) -> None:
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     dead = failure
     for step in nb.steps:
         t0 = time.perf_counter()
         key = f"{nb.name}/{step.name}"
+        if time.monotonic() >= stop_at:
+            raise _Stopped()
         if session is not None:
-            session.deadline = time.monotonic() + settings.timeout
+            session.deadline = min(time.monotonic() + settings.timeout, stop_at)
             session.output = []
         if step.kind in ("markdown", "answer-md"):
             continue
@@ -236,6 +251,17 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
                                          message or "", seconds=round(time.perf_counter() - t0,
                                                                       3)))
         nb.cell_seconds[key] = round(time.perf_counter() - t0, 3)
+        _notice(nb, step, settings.max_output_chars)
+
+
+def _notice(nb: _Notebook, step: Step, limit: int) -> None:
+    """Flags for the report: notable errors and truncated output of one step."""
+    texts = list(step.outputs) + [v.message for v in nb.verdicts[-1:] if v.cell == step.name]
+    for name, what in NOTABLE_ERRORS.items():
+        if any(name in t for t in texts):
+            nb.flags.append(f"{step.name}: {what}")
+    if any(TRUNCATED in t or len(t) > limit for t in step.outputs):
+        nb.flags.append(f"{step.name}: output over {limit} characters, truncated")
 
 
 def _exec_trusted(source: str, name: str, ns: dict) -> tuple[str, str | None]:
@@ -289,7 +315,7 @@ def _run_test(step: Step, ns: dict, session: Session | None, names: set[str],
 
 def _text_output(text: str, limit: int, name: str = "stdout"):
     if len(text) > limit:
-        text = text[:limit] + "\n[output truncated by the grader]\n"
+        text = text[:limit] + f"\n{TRUNCATED}\n"
     return nbformat.v4.new_output("stream", name=name, text=text)
 
 
@@ -367,6 +393,7 @@ def grade_submission(job: P.Job) -> P.Result:
 
     t0 = time.perf_counter()
     settings = job.settings
+    stop_at = time.monotonic() + (settings.deadline or float("inf"))
     verdicts, flags, notebooks, seconds = [], [], {}, {}
     for name in sorted(job.source):
         source_nb = nbformat.reads(job.source[name].decode(), as_version=4)
@@ -404,7 +431,12 @@ def grade_submission(job: P.Job) -> P.Result:
             if session is not None:
                 session.fail(failure)
         try:
-            _run_notebook(nb, session, settings, failure)
+            _run_notebook(nb, session, settings, failure, stop_at)
+        except _Stopped:
+            return P.Result(job.student, job.assignment, [], list(dict.fromkeys(flags + nb.flags)),
+                            {}, round(time.perf_counter() - t0, 3), seconds,
+                            settings.unsafe_no_sandbox, error=f"grading stopped after "
+                            f"{settings.deadline:.0f} s (the submission's time limit)")
         finally:
             if session is not None:
                 session.close()
