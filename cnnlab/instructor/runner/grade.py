@@ -47,7 +47,7 @@ from .proxy import CellTimeout, SandboxFailure, Session
 from .scratch import Analysis
 
 STUDENT_ENTRY = ["python", "-m", "cnnlab.instructor.runner.student"]
-TRUNCATED = "[output truncated by the grader]"
+TRUNCATED = P.TRUNCATED
 # errors worth a line in the report wherever they happen (a failing test is not news)
 NOTABLE_ERRORS = {
     "TimeoutError": "ran past the time limit (timeout; interrupted)",

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAX_DEPTH = 64
+TRUNCATED = "[output truncated by the grader]"
 _LEN4, _LEN8 = struct.Struct(">I"), struct.Struct(">Q")
 
 #: exception types that cross from the sandbox as themselves; any other becomes its nearest

@@ -61,7 +61,7 @@ class _Capped(io.TextIOBase):
 
     def text(self) -> str:
         out = "".join(self.parts)
-        return out + ("\n[output truncated by the grader]\n" if self.dropped else "")
+        return out + (f"\n{P.TRUNCATED}\n" if self.dropped else "")
 
 
 def _magic_free(source: str) -> str:
@@ -304,7 +304,8 @@ def _message(e: BaseException) -> str:
 def _traceback(e: BaseException, filename: str) -> str:
     frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith("<")]
     lines = traceback.format_list(frames) if frames else []
-    head = f"{type(e).__name__}: {_message(e)}"
+    kind = "TimeoutError" if isinstance(e, TimeLimit) else type(e).__name__
+    head = f"{kind}: {_message(e)}"
     return ("Traceback:\n" + "".join(lines) + head) if lines else head
 
 
