@@ -135,7 +135,7 @@ class Session:
     def _recv(self, timeout: float | None):
         left = self.deadline + GRACE_S - time.monotonic() if timeout is None else timeout
         try:
-            data = self.ch.recv(max(left, 0.001), self.max_frame)
+            data = self.ch.recv(max(left, 0.001) if left < float("inf") else None, self.max_frame)
         except ChannelTimeout:
             if timeout is None and self.deadline < float("inf"):
                 why = f"ran past the time limit of {self.settings.timeout:g} s"
