@@ -406,7 +406,7 @@ def grade_submission(job: P.Job) -> P.Result:
     """Grade one submission; every verdict is decided in this process."""
     from ..scan import scan_notebook
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu()
     settings = job.settings
     stop_at = time.monotonic() + (settings.deadline or float("inf"))
     verdicts, flags, notebooks, seconds = [], [], {}, {}
@@ -460,7 +460,16 @@ def grade_submission(job: P.Job) -> P.Result:
         seconds.update(nb.cell_seconds)
         notebooks[name] = build_notebook(nb, source_nb, settings.max_output_chars)
     return P.Result(job.student, job.assignment, verdicts, list(dict.fromkeys(flags)), notebooks,
-                    round(time.perf_counter() - t0, 3), seconds, settings.unsafe_no_sandbox)
+                    round(time.perf_counter() - t0, 3), seconds, settings.unsafe_no_sandbox,
+                    cpu_seconds=round(_cpu() - cpu0, 3))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the sandboxes)."""
+    import resource
+
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
 if __name__ == "__main__":  # pragma: no cover (a manual check: grade one file)
