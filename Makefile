@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv book book-clean test test-fast lint chromium release benchmark clean
+.PHONY: venv book book-clean test test-fast lint chromium bubblewrap release benchmark clean
 
 # A virtual environment with cnnlab (editable) and every pinned dependency from pyproject.toml.
 venv: $(STAMP)
@@ -26,11 +26,15 @@ book-clean:
 chromium:
 	@bash tools/install-chromium.sh
 
+# Debian's bubblewrap, the sandbox each submission is graded in (installed when missing and we are root).
+bubblewrap:
+	@bash tools/install-bubblewrap.sh
+
 # The whole suite: lint, cnnlab, the nbgrader cycle, the built book in Chromium.
-test: venv chromium book
+test: venv chromium bubblewrap book
 	$(PY) -m pytest
 
-test-fast: venv
+test-fast: venv bubblewrap
 	$(PY) -m pytest -m "not slow and not browser"
 
 lint: venv
