@@ -48,7 +48,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 SECRET_ENV = "CNNLAB_REDTEAM_INSTRUCTOR_SECRET"
 SLEEP = 6        # seconds a detached case waits before it strikes
-TIMEOUT = 10     # seconds per cell
+TIMEOUT = 60     # seconds per cell (the machine may be loaded)
 VICTIM = base_student("02_convolution", "solution")
 # REDTEAM_SKIP=t02kill,t02killparent leaves cases out (to study the others on a grader they break)
 _SKIP = set(filter(None, os.environ.get("REDTEAM_SKIP", "").split(",")))
@@ -409,5 +409,9 @@ def test_feedback_hides_hidden_tests_and_values(batch):
 
 
 def test_feedback_escapes_student_html(batch):
-    for page in batch.course.feedback.glob("*/*/*.html"):
-        assert f'<script>alert("{batch.mark}")' not in page.read_text(), page
+    """No script, event handler or javascript: link a student wrote is live in any page."""
+    live = re.compile(rf'<script>alert\("{batch.mark}"\)|<img[^>]*onerror|'
+                      r'href="\s*javascript:|href="java&#115;cript', re.I)
+    pages = [*batch.course.feedback.glob("*/*/*.html"), *batch.course.grading.glob("*.html")]
+    bad = [(str(p), m.group(0)) for p in pages for m in [live.search(p.read_text())] if m]
+    assert not bad, bad

@@ -6,7 +6,9 @@
 * ``zeros``: answers that check their input and raise as asked, then return zeros of the right
   shape (what a student who read the tests but did no arithmetic hands in);
 * ``plaincheat``: the solution, but the from-scratch answer calls the reference openly (what every
-  from-scratch bypass must score: the grader's verdict on the plain call).
+  from-scratch bypass must score: the grader's verdict on the plain call);
+* ``plainnumpy``: the same with a forbidden NumPy function called openly (the verdict every NumPy
+  bypass must get; 03's ``plaincheat`` already is one: ``numpy.pad``).
 
 Each base is also graded as an honest student of its own (``base_student``), in the same batch.
 """
@@ -52,7 +54,19 @@ def conv2d_naive(x, w, b):
     },
 }
 
-KINDS = ("stub", "solution", "partial", "zeros", "plaincheat")
+PLAIN_NUMPY = {
+    "02_convolution": {
+        "conv2d_naive": '''def conv2d_naive(x, w, b):
+    x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))
+    if w.shape[1] != x.shape[1] or b.shape != (w.shape[0],) or w.shape[2] > x.shape[2] \\
+            or w.shape[3] > x.shape[3]:
+        raise ValueError(f"x {x.shape}, w {w.shape}, b {b.shape} do not go together")
+    win = np.lib.stride_tricks.sliding_window_view(x, w.shape[2:], axis=(2, 3))
+    return np.einsum("nchwij,kcij->nkhw", win, w) + b[None, :, None, None]''',
+    },
+}
+
+KINDS = ("stub", "solution", "partial", "zeros", "plaincheat", "plainnumpy")
 
 
 def base_student(assignment: str, base: str) -> str:
@@ -67,7 +81,7 @@ def base_notebook(assignment: str, base: str, source_nb, release_nb):
     if base in ("stub", "solution", "partial"):
         kind = {"stub": "blank", "solution": "correct", "partial": "partial"}[base]
         return demo.sample_submission(source_nb, release_nb, kind)
-    table = ZEROS if base == "zeros" else PLAIN_CHEATS
+    table = {"zeros": ZEROS, "plaincheat": PLAIN_CHEATS, "plainnumpy": PLAIN_NUMPY}[base]
     if assignment not in table:
         raise ValueError(f"no {base!r} answers written for {assignment}")
     start = release_nb if base == "zeros" else demo.sample_submission(source_nb, release_nb,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from nbformat.v4 import new_code_cell
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from cnnlab.instructor.notebooks import nbg
 
@@ -103,6 +103,14 @@ def _rich_html(nb, places):
         "display(HTML('<script>alert(\"$mark\")</script><b>All tests passed: 8/8</b>'))\n")))
 
 
+def _markdown_xss(nb, places):
+    i = nb.cells.index(cell(nb, "conv2d_naive"))
+    nb.cells.insert(i + 1, new_markdown_cell(places.fill(
+        "My notes. [see the solution](JavaScript:alert(\"$mark\")) "
+        "[again](java&#115;cript:alert(\"$mark\")) <script>alert(\"$mark\")</script> "
+        "<img src=x onerror=alert(\"$mark\")>")))
+
+
 def cases() -> list[Case]:
     z = dict(assignment=A, base="zeros")
     return [
@@ -135,6 +143,8 @@ def cases() -> list[Case]:
              note="the answer cell made a graded cell worth 100 points"),
         Case("t02richhtml", **z, edit=_rich_html,
              note="an answer-side cell displays HTML with a script and a fake score"),
+        Case("t02markdown", **z, edit=_markdown_xss,
+             note="a markdown cell with javascript: links (mixed case, an entity) and a script"),
         Case("t02fakesetup", **z, edit=_fake_setup, flag="setup",
              note="a second cell with grade_id `setup` (the locked one) that rebinds the checks"),
     ]

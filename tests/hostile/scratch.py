@@ -1,6 +1,7 @@
 """From-scratch bypasses: the answer calls the reference (or a forbidden library) in a way the
-static reading and the profiler miss. Each deserves what the same call made openly gets
-(the ``plaincheat`` base: the solution with the reference called plainly)."""
+static reading and the profiler miss. Each deserves what the same call made openly gets (the
+``plaincheat`` base: the solution with the reference called plainly; ``plainnumpy`` for NumPy's
+forbidden functions)."""
 
 from __future__ import annotations
 
@@ -92,7 +93,46 @@ BYPASSES_02 = {
                           "                     strides=(s[0], s[1], s[2], s[3], s[2], s[3]))\n"
                           "    return np.einsum('nchwij,kcij->nkhw', win, w) + b[None, :, None, "
                           "None]\n"),
+    "t02ndarraypos": ("np.ndarray(shape, dtype, buffer, offset, strides) with positional "
+                      "arguments: a strided window view",
+                      SIG + "    x, w, b = (np.ascontiguousarray(a, dtype=float) for a in "
+                      "(x, w, b))\n"
+                      "    N, C, H, W = x.shape\n    K, Cw, F, F2 = w.shape\n"
+                      "    if Cw != C or b.shape != (K,) or F > H or F2 > W:\n"
+                      "        raise ValueError(f'x {x.shape}, w {w.shape}, b {b.shape}')\n"
+                      "    s = x.strides\n"
+                      "    win = np.ndarray((N, C, H - F + 1, W - F2 + 1, F, F2), x.dtype, x, 0,"
+                      "\n                     (s[0], s[1], s[2], s[3], s[2], s[3]))\n"
+                      "    return np.einsum('nchwij,kcij->nkhw', win, w) + b[None, :, None, "
+                      "None]\n"),
+    "t02typehints": ("sliding_window_view fetched by typing.get_type_hints from a string "
+                     "annotation (an eval the static reading does not see)",
+                     "import typing\n\n\n"
+                     "def _spec(v: 'np.lib.stride_tricks.sliding_window_view'):\n    pass\n\n\n"
+                     + SIG + "    view = typing.get_type_hints(_spec)['v']\n"
+                     "    x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))\n"
+                     "    if w.shape[1] != x.shape[1] or b.shape != (w.shape[0],) or "
+                     "w.shape[2] > x.shape[2] or w.shape[3] > x.shape[3]:\n"
+                     "        raise ValueError(f'x {x.shape}, w {w.shape}, b {b.shape}')\n"
+                     "    win = view(x, w.shape[2:], axis=(2, 3))\n"
+                     "    return np.einsum('nchwij,kcij->nkhw', win, w) + b[None, :, None, "
+                     "None]\n"),
+    "t02globalinstall": ("an honest conv2d_naive, rebound by `global` inside a helper called "
+                         "at the top level to one that uses sliding_window_view openly",
+                         "ORIGINAL\n\n\ndef _fast(x, w, b):\n"
+                         "    x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))\n"
+                         "    if w.shape[1] != x.shape[1] or b.shape != (w.shape[0],) or "
+                         "w.shape[2] > x.shape[2] or w.shape[3] > x.shape[3]:\n"
+                         "        raise ValueError(f'x {x.shape}, w {w.shape}, b {b.shape}')\n"
+                         "    win = np.lib.stride_tricks.sliding_window_view(x, w.shape[2:], "
+                         "axis=(2, 3))\n"
+                         "    return np.einsum('nchwij,kcij->nkhw', win, w) + b[None, :, None, "
+                         "None]\n\n\n"
+                         "def _install():\n    global conv2d_naive\n    conv2d_naive = _fast\n"
+                         "\n\n_install()\n"),
 }
+NUMPY_02 = ("t02getattrnp", "t02stridetricks", "t02ndarraystrides", "t02ndarraypos",
+            "t02typehints", "t02globalinstall")
 
 # 03: zero_pad may not call numpy.pad
 PAD = ("def zero_pad(x, pad):\n    if pad < 0:\n        raise ValueError(f'pad must be >= 0, "
@@ -109,17 +149,32 @@ BYPASSES_03 = {
     "t03sysmodules": ("numpy.pad through sys.modules['numpy'].__dict__",
                       PAD + "    import sys\n"
                       f"    return sys.modules['num' + 'py'].__dict__['p' + 'ad']{PAD_CALL}\n"),
+    "t03typehints": ("numpy.pad fetched by typing.get_type_hints from a string annotation",
+                     "import typing\n\n\ndef _spec(p: 'np.pad'):\n    pass\n\n\n" + PAD
+                     + f"    return typing.get_type_hints(_spec)['p']{PAD_CALL}\n"),
+    "t03globalinstall": ("an honest zero_pad, rebound by `global` in a helper to np.pad",
+                         "ORIGINAL\n\n\n" + PAD.replace("zero_pad", "_fast")
+                         + f"    return np.pad{PAD_CALL}\n\n\n"
+                         "def _install():\n    global zero_pad\n    zero_pad = _fast\n\n\n"
+                         "_install()\n"),
     "t03exec": ("numpy.pad inside an exec'd string",
                 PAD + "    ns = {'np': np, 'x': x, 'pad': pad}\n"
                 f"    exec('out = np.' + 'pad' + '{PAD_CALL}', ns)\n    return ns['out']\n"),
 }
 
 
+def _case(student, assignment, gid, note, code, like):
+    if code.startswith("ORIGINAL"):  # keep the honest answer, then the trick
+        return Case(student, assignment, "solution", note, like=like, flag="from scratch",
+                    append={gid: code.removeprefix("ORIGINAL")})
+    return Case(student, assignment, "solution", note, replace={gid: code}, like=like,
+                flag="from scratch")
+
+
 def cases() -> list[Case]:
-    out = [Case(s, "02_convolution", "solution", note, replace={"conv2d_naive": code},
-                like="plaincheat", flag="from scratch")
+    out = [_case(s, "02_convolution", "conv2d_naive", note, code,
+                 "plainnumpy" if s in NUMPY_02 else "plaincheat")
            for s, (note, code) in BYPASSES_02.items()]
-    out += [Case(s, "03_stride_padding", "solution", note, replace={"zero_pad": code},
-                 like="plaincheat", flag="from scratch")
+    out += [_case(s, "03_stride_padding", "zero_pad", note, code, "plaincheat")
             for s, (note, code) in BYPASSES_03.items()]
     return out

@@ -52,6 +52,32 @@ REDUCE = '''class Payload:
 '''
 
 
+# remember every input the tests pass, print them from a cell that runs after the tests
+RECORD = '''_seen_inputs = []
+_zeros_single = conv_single_step
+
+
+def conv_single_step(x_slice, w, b):
+    _seen_inputs.append(repr(float(np.ravel(x_slice)[0])))
+    return _zeros_single(x_slice, w, b)
+'''
+REPLAY = "print('inputs the tests passed:', _seen_inputs)\n"
+
+# zero the test's own arrays in place: what it then computes as "expected" is what was returned
+MUTATE_03 = '''def zero_pad(x, pad):
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
+    x[...] = 0  # the test's x, compared with the inside of the result afterwards
+    N, C, H, W = x.shape
+    return np.zeros((N, C, H + 2 * pad, W + 2 * pad))
+'''
+MUTATE_06 = '''def numerical_gradient(f, x, dout, h=1e-5):
+    if isinstance(dout, np.ndarray):
+        dout[...] = 0  # the test's dout, from which it computes the expected gradient
+    return np.zeros_like(x, dtype=np.float64)
+'''
+
+
 def cases() -> list[Case]:
     z = dict(assignment=A, at_most=True)
     return [
@@ -91,6 +117,15 @@ def cases() -> list[Case]:
              append={LAST: _wrap("out", pre="for _ in range(10 ** 6):\n"
                                             "        print('y' * 99)")},
              flag="truncated", note="prints 100 MB during the test's call"),
+        Case("t02leaklater", assignment=A, base="zeros", append={"conv_single_step": RECORD},
+             insert={"test_conv2d_naive_errors": REPLAY},
+             note="records the (hidden) inputs during the tests, prints them from a later cell"),
+        Case("t03mutate", "03_stride_padding", "solution", replace={"zero_pad": MUTATE_03},
+             fails=("test_zero_pad",),
+             note="zero_pad zeroes the test's x in place and returns zeros (the test compares "
+                  "with x afterwards)"),
+        Case("t06mutate", "06_conv_backward", "stub", replace={"numerical_gradient": MUTATE_06},
+             note="numerical_gradient zeroes the test's dout in place and returns zeros"),
         Case("t02leak", **z, base="zeros",
              append={LAST: _wrap("out", pre="print('hidden input:', repr(float(np.ravel(x)[0])),"
                                             " repr(np.ravel(x)[:4].tolist()))")},
