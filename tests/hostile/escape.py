@@ -239,9 +239,9 @@ def cases() -> list[Case]:
              note="SIGKILL to every process of the run it can see (worker, classmates' kernels)"),
         Case("t02killparent", **z, append={LAST: _kill(ancestors=True)}, at_most=True,
              note="SIGKILL to its ancestors too (the instructor's cnnlab command)"),
-        Case("t02forgevictim", **z, append={LAST: _forge("$victim", "0.0")},
+        Case("t02forgevictim", **z, append={LAST: _forge("$victim", "0.0")}, at_most=True,
              note="`done <forged.json>` on fds 0-20/stdout: an honest classmate at 0/8"),
-        Case("t02forgeself", **z, append={LAST: _forge("t02forgeself", "float(p)")},
+        Case("t02forgeself", **z, append={LAST: _forge("t02forgeself", "float(p)")}, at_most=True,
              note="`done <forged.json>` on fds 0-20/stdout: itself at 8/8"),
         Case("t02detached", **s, append={LAST: DETACHED},
              note="setsid double fork; after the run it rewrites the gradebook and a classmate's "

@@ -164,11 +164,13 @@ BYPASSES_03 = {
 
 
 def _case(student, assignment, gid, note, code, like):
+    """A bypass deserves no more than the open call (a grader may judge the disguise harder:
+    code it cannot follow fails every test that checks from scratch)."""
     if code.startswith("ORIGINAL"):  # keep the honest answer, then the trick
         return Case(student, assignment, "solution", note, like=like, flag="from scratch",
-                    append={gid: code.removeprefix("ORIGINAL")})
+                    append={gid: code.removeprefix("ORIGINAL")}, at_most=True)
     return Case(student, assignment, "solution", note, replace={gid: code}, like=like,
-                flag="from scratch")
+                flag="from scratch", at_most=True)
 
 
 def cases() -> list[Case]:

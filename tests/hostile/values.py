@@ -11,12 +11,12 @@ from .case import Case
 A = "02_convolution"
 LAST = "conv2d_naive"
 
-# the zeros answer for bad shapes (so the error test still passes), RETURN for good ones
-WRAP = '''_zeros_naive = conv2d_naive
+# the base's answer for bad shapes (so the error test still passes), RETURN for good ones
+WRAP = '''_base_naive = conv2d_naive
 
 
 def conv2d_naive(x, w, b):
-    out = _zeros_naive(x, w, b)  # raises ValueError for shapes that do not go together
+    out = _base_naive(x, w, b)  # raises ValueError for shapes that do not go together
     PRE
     return RETURN
 '''
@@ -54,22 +54,32 @@ REDUCE = '''class Payload:
 
 # remember every input the tests pass, print them from a cell that runs after the tests
 RECORD = '''_seen_inputs = []
-_zeros_single = conv_single_step
+_base_single = conv_single_step
 
 
 def conv_single_step(x_slice, w, b):
     _seen_inputs.append(repr(float(np.ravel(x_slice)[0])))
-    return _zeros_single(x_slice, w, b)
+    return _base_single(x_slice, w, b)
 '''
 REPLAY = "print('inputs the tests passed:', _seen_inputs)\n"
 
 # zero the test's own arrays in place: what it then computes as "expected" is what was returned
-MUTATE_03 = '''def zero_pad(x, pad):
+MUTATE_03 = '''_calls = []
+
+
+def zero_pad(x, pad):
+    """The first call (test_zero_pad's) zeroes the test's x and returns zeros; later calls (from
+    conv2d) pad honestly, so only test_zero_pad is at stake."""
     if pad < 0:
         raise ValueError(f"pad must be >= 0, got {pad}")
-    x[...] = 0  # the test's x, compared with the inside of the result afterwards
-    N, C, H, W = x.shape
-    return np.zeros((N, C, H + 2 * pad, W + 2 * pad))
+    _calls.append(1)
+    N, C, H, W = np.shape(x)
+    if len(_calls) == 1:
+        x[...] = 0  # the test compares the inside of the result with x afterwards
+        return np.zeros((N, C, H + 2 * pad, W + 2 * pad))
+    out = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=np.asarray(x).dtype)
+    out[:, :, pad:pad + H, pad:pad + W] = x
+    return out
 '''
 MUTATE_06 = '''def numerical_gradient(f, x, dout, h=1e-5):
     if isinstance(dout, np.ndarray):
@@ -117,7 +127,7 @@ def cases() -> list[Case]:
              append={LAST: _wrap("out", pre="for _ in range(10 ** 6):\n"
                                             "        print('y' * 99)")},
              flag="truncated", note="prints 100 MB during the test's call"),
-        Case("t02leaklater", assignment=A, base="zeros", append={"conv_single_step": RECORD},
+        Case("t02leaklater", assignment=A, base="solution", append={"conv_single_step": RECORD},
              insert={"test_conv2d_naive_errors": REPLAY},
              note="records the (hidden) inputs during the tests, prints them from a later cell"),
         Case("t03mutate", "03_stride_padding", "solution", replace={"zero_pad": MUTATE_03},
@@ -126,7 +136,7 @@ def cases() -> list[Case]:
                   "with x afterwards)"),
         Case("t06mutate", "06_conv_backward", "stub", replace={"numerical_gradient": MUTATE_06},
              note="numerical_gradient zeroes the test's dout in place and returns zeros"),
-        Case("t02leak", **z, base="zeros",
+        Case("t02leak", **z, base="solution",
              append={LAST: _wrap("out", pre="print('hidden input:', repr(float(np.ravel(x)[0])),"
                                             " repr(np.ravel(x)[:4].tolist()))")},
              note="prints the (hidden) inputs the tests pass it"),
