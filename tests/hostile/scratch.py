@@ -130,9 +130,36 @@ BYPASSES_02 = {
                          "None]\n\n\n"
                          "def _install():\n    global conv2d_naive\n    conv2d_naive = _fast\n"
                          "\n\n_install()\n"),
+    "t02formatter": ("sliding_window_view fetched by string.Formatter().get_field (attribute "
+                     "access by a string)",
+                     "import string\n\n\n" + SIG +
+                     "    view, _ = string.Formatter().get_field("
+                     "'0.lib.stride_tricks.sliding_window_view', (np,), {})\n"
+                     "    x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))\n"
+                     "    if w.shape[1] != x.shape[1] or b.shape != (w.shape[0],) or "
+                     "w.shape[2] > x.shape[2] or w.shape[3] > x.shape[3]:\n"
+                     "        raise ValueError(f'x {x.shape}, w {w.shape}, b {b.shape}')\n"
+                     "    win = view(x, w.shape[2:], axis=(2, 3))\n"
+                     "    return np.einsum('nchwij,kcij->nkhw', win, w) + b[None, :, None, "
+                     "None]\n"),
+    "t02dummyarray": ("as_strided rebuilt from NumPy's DummyArray and an interface dict "
+                      "(x.ctypes.data): no strides= keyword, no forbidden name",
+                      SIG + "    x, w, b = (np.ascontiguousarray(a, dtype=float) for a in "
+                      "(x, w, b))\n"
+                      "    N, C, H, W = x.shape\n    K, Cw, F, F2 = w.shape\n"
+                      "    if Cw != C or b.shape != (K,) or F > H or F2 > W:\n"
+                      "        raise ValueError(f'x {x.shape}, w {w.shape}, b {b.shape}')\n"
+                      "    s = x.strides\n"
+                      "    face = {'shape': (N, C, H - F + 1, W - F2 + 1, F, F2), 'typestr': "
+                      "x.dtype.str,\n"
+                      "            'data': (x.ctypes.data, True), 'version': 3,\n"
+                      "            'strides': (s[0], s[1], s[2], s[3], s[2], s[3])}\n"
+                      "    win = np.asarray(np.lib._stride_tricks_impl.DummyArray(face, base=x))\n"
+                      "    return np.einsum('nchwij,kcij->nkhw', win, w) + b[None, :, None, "
+                      "None]\n"),
 }
-NUMPY_02 = ("t02getattrnp", "t02stridetricks", "t02ndarraystrides", "t02ndarraypos",
-            "t02typehints", "t02globalinstall")
+NUMPY_02 = ("t02formatter", "t02dummyarray", "t02getattrnp", "t02stridetricks",
+            "t02ndarraystrides", "t02ndarraypos", "t02typehints", "t02globalinstall")
 
 # 03: zero_pad may not call numpy.pad
 PAD = ("def zero_pad(x, pad):\n    if pad < 0:\n        raise ValueError(f'pad must be >= 0, "
@@ -157,10 +184,29 @@ BYPASSES_03 = {
                          + f"    return np.pad{PAD_CALL}\n\n\n"
                          "def _install():\n    global zero_pad\n    zero_pad = _fast\n\n\n"
                          "_install()\n"),
+    "t03formatter": ("numpy.pad fetched by string.Formatter().get_field",
+                     "import string\n\n\n" + PAD
+                     + f"    return string.Formatter().get_field('0.pad', (np,), {{}})[0]"
+                     f"{PAD_CALL}\n"),
     "t03exec": ("numpy.pad inside an exec'd string",
                 PAD + "    ns = {'np': np, 'x': x, 'pad': pad}\n"
                 f"    exec('out = np.' + 'pad' + '{PAD_CALL}', ns)\n    return ns['out']\n"),
 }
+
+
+# 07: its sandbox may import cnnlab.nn, so only the static reading stands between an answer and
+# the reference: rebind both answers to it from a helper the reading does not follow
+INSTALL_07 = '''
+
+def _install():
+    global im2col, conv_im2col
+    import cnnlab.nn as reference_layers
+    im2col = reference_layers.im2col
+    conv_im2col = reference_layers.conv2d
+
+
+_install()
+'''
 
 
 def _case(student, assignment, gid, note, code, like):
@@ -179,4 +225,7 @@ def cases() -> list[Case]:
            for s, (note, code) in BYPASSES_02.items()]
     out += [_case(s, "03_stride_padding", "zero_pad", note, code, "plaincheat")
             for s, (note, code) in BYPASSES_03.items()]
+    out.append(_case("t07globalinstall", "07_im2col", "conv_im2col",
+                     "honest im2col/conv_im2col, rebound by `global` in a helper to cnnlab.nn's "
+                     "(importable in 07's sandbox)", "ORIGINAL" + INSTALL_07, "plaincheat"))
     return out

@@ -63,6 +63,23 @@ def conv_single_step(x_slice, w, b):
 '''
 REPLAY = "print('inputs the tests passed:', _seen_inputs)\n"
 
+# right only where the visible tests look (one image, one channel); elsewhere zero the test's
+# x, w, b in place: what it then computes as "expected" from them is zeros, like the answer
+MUTATE_02 = '''_honest_naive = conv2d_naive
+
+
+def conv2d_naive(x, w, b):
+    N, C, H, W = np.shape(x)
+    K, Cw, F, F2 = np.shape(w)
+    if Cw != C or np.shape(b) != (K,) or F > H or F2 > W:
+        raise ValueError(f"x {np.shape(x)}, w {np.shape(w)}, b {np.shape(b)}")
+    if N == 1 and C == 1:
+        return _honest_naive(x, w, b)
+    for a in (x, w, b):
+        a[...] = 0
+    return np.zeros((N, K, H - F + 1, W - F2 + 1))
+'''
+
 # zero the test's own arrays in place: what it then computes as "expected" is what was returned
 MUTATE_03 = '''_calls = []
 
@@ -130,6 +147,10 @@ def cases() -> list[Case]:
         Case("t02leaklater", assignment=A, base="solution", append={"conv_single_step": RECORD},
              insert={"test_conv2d_naive_errors": REPLAY},
              note="records the (hidden) inputs during the tests, prints them from a later cell"),
+        Case("t02mutate", assignment=A, base="solution", append={LAST: MUTATE_02},
+             fails=("test_conv2d_naive",),
+             note="conv2d_naive right for 1 image, 1 channel; else zeroes the test's x, w, b in "
+                  "place and returns zeros (expected is computed from them afterwards)"),
         Case("t03mutate", "03_stride_padding", "solution", replace={"zero_pad": MUTATE_03},
              fails=("test_zero_pad",),
              note="zero_pad zeroes the test's x in place and returns zeros (the test compares "
