@@ -292,7 +292,7 @@ def test_honest_students_grade_as_alone(batch, tmp_path):
     honest = {base_student(a, k) for a, k in bases}
     assert {s: batch.scores.get(s) for s in honest} == {s: alone[s] for s in honest}
     for a, k in bases:  # the honest ones are not flagged (the open cheat may be)
-        if k != "plaincheat":
+        if k not in ("plaincheat", "plainnumpy"):
             assert not batch.flags.get(base_student(a, k), "").strip(" |"), base_student(a, k)
 
 

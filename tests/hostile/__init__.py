@@ -1,6 +1,6 @@
 """The hostile corpus of the trusted grader: one ``Case`` per trick, each its own student.
 
->>> from tests.hostile import CASES, honest_bases
+>>> from hostile import CASES, honest_bases  # tests/ on sys.path, as pytest puts it
 >>> sorted({c.assignment for c in CASES})  # doctest: +SKIP
 ['02_convolution', '03_stride_padding', '06_conv_backward', '08_architectures']
 
