@@ -175,6 +175,22 @@ def read_grades(course: Course, assignments):
     return scores, max_scores, flags
 
 
+def graded_messages(course: Course, student: str) -> str:
+    """What the graded notebooks tell about each cell (outputs only, not sources or metadata):
+    a failed check's reason, such as a from-scratch verdict, is the grader's flag there."""
+    out = []
+    for path in sorted((course.autograded / student).glob("*/*.ipynb")):
+        try:
+            nb = nbformat.read(str(path), 4)
+        except Exception:  # noqa: BLE001 (a graded notebook a case broke: no messages)
+            continue
+        for c in nb.cells:
+            for o in c.get("outputs", []):
+                out += [str(o.get("text", "")), str(o.get("evalue", "")),
+                        " ".join(o.get("traceback", []))]
+    return "\n".join(out).lower()
+
+
 def _marked_processes(mark: str, secret: str) -> list[psutil.Process]:
     """Processes a case started (its mark in the command line) or that carry the batch's secret
     (the grader's own: workers and kernels of this run)."""
@@ -265,8 +281,12 @@ def test_trick_scores_what_its_honest_content_deserves(batch, case):
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.flag], ids=lambda c: c.student)
 def test_trick_flagged_with_reason(batch, case):
-    assert case.flag.lower() in batch.flags.get(case.student, ""), (
-        f"{case.note}: flags {batch.flags.get(case.student)!r}")
+    flags = batch.flags.get(case.student, "")
+    if case.flag.lower() in flags:
+        return
+    assert case.flag.lower() in graded_messages(batch.course, case.student), (
+        f"{case.note}: neither the flags ({flags!r}) nor a graded cell's message say "
+        f"{case.flag!r}")
 
 
 def test_honest_students_grade_as_alone(batch, tmp_path):
