@@ -47,6 +47,19 @@ from .proxy import CellTimeout, SandboxFailure, Session
 from .scratch import Analysis
 
 STUDENT_ENTRY = ["python", "-m", "cnnlab.instructor.runner.student"]
+TRUNCATED = P.TRUNCATED
+# errors worth a line in the report wherever they happen (a failing test is not news)
+NOTABLE_ERRORS = {
+    "TimeoutError": "ran past the time limit (timeout; interrupted)",
+    "MemoryError": "MemoryError (the sandbox's memory limit)",
+    "SystemExit": "SystemExit (sys.exit() in a notebook)",
+    "KeyboardInterrupt": "KeyboardInterrupt",
+    "RecursionError": "RecursionError",
+}
+
+
+class _Stopped(Exception):
+    """The submission ran past its whole deadline."""
 HIDDEN_PLACEHOLDER = "# hidden tests (not shown): they check more cases of the same function"
 
 
@@ -182,6 +195,8 @@ def _failure(e: BaseException, source: str, filename: str) -> str:
     lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == filename]
     if not lines or lines[-1] not in hidden:
         return head
+    if type(e).__name__ == "FromScratchError":  # about the student's source, not the inputs
+        return head
     hint = re.search(r"\nHint: (.*)", str(e), re.S)
     if isinstance(e, AssertionError) and hint:
         return f"a hidden test failed ({type(e).__name__}). Hint: {hint.group(1).strip()}"
@@ -189,14 +204,17 @@ def _failure(e: BaseException, source: str, filename: str) -> str:
 
 
 def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
-                  failure: str | None) -> None:
+                  failure: str | None, stop_at: float) -> None:
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     dead = failure
+    broken = None  # the last student cell that failed, and its error
     for step in nb.steps:
         t0 = time.perf_counter()
         key = f"{nb.name}/{step.name}"
+        if time.monotonic() >= stop_at:
+            raise _Stopped()
         if session is not None:
-            session.deadline = time.monotonic() + settings.timeout
+            session.deadline = min(time.monotonic() + settings.timeout, stop_at)
             session.output = []
         if step.kind in ("markdown", "answer-md"):
             continue
@@ -206,6 +224,7 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
                     err = session.run_cell(step.cell.source, step.name, step.kind == "sandbox")
                     if err:
                         session.output.append(str(err))
+                        broken = (step.name, str(err))
                 except (SandboxFailure, CellTimeout) as e:
                     dead = f"{e} (in {step.name})"
                     nb.flags.append(dead)
@@ -229,6 +248,8 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
         elif step.kind == "test":
             points = float(nbg(step.source_cell).get("points") or 0)
             message = _run_test(step, ns, session, nb.student_names, dead)
+            if message and message.startswith("NameError") and broken:
+                message += _why_undefined(*broken, settings.importable)
             if message and session is not None and session.dead and dead is None:
                 dead = f"{session.dead} (in {step.name})"
                 nb.flags.append(dead)
@@ -236,6 +257,26 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
                                          message or "", seconds=round(time.perf_counter() - t0,
                                                                       3)))
         nb.cell_seconds[key] = round(time.perf_counter() - t0, 3)
+        _notice(nb, step, settings.max_output_chars)
+
+
+def _why_undefined(cell: str, error: str, importable) -> str:
+    text = f" (the cell {cell} failed: {error.strip().split(chr(10))[-1][:300]}"
+    if "ImportError" in error or "ModuleNotFoundError" in error:
+        text += (f"; while graded, this assignment's code may import only "
+                 f"{', '.join(importable)} and the standard library: answers are written "
+                 "from scratch")
+    return text + ")"
+
+
+def _notice(nb: _Notebook, step: Step, limit: int) -> None:
+    """Flags for the report: notable errors and truncated output of one step."""
+    texts = list(step.outputs) + [v.message for v in nb.verdicts[-1:] if v.cell == step.name]
+    for name, what in NOTABLE_ERRORS.items():
+        if any(name in t for t in texts):
+            nb.flags.append(f"{step.name}: {what}")
+    if any(TRUNCATED in t or len(t) > limit for t in step.outputs):
+        nb.flags.append(f"{step.name}: output over {limit} characters, truncated")
 
 
 def _exec_trusted(source: str, name: str, ns: dict) -> tuple[str, str | None]:
@@ -289,7 +330,7 @@ def _run_test(step: Step, ns: dict, session: Session | None, names: set[str],
 
 def _text_output(text: str, limit: int, name: str = "stdout"):
     if len(text) > limit:
-        text = text[:limit] + "\n[output truncated by the grader]\n"
+        text = text[:limit] + f"\n{TRUNCATED}\n"
     return nbformat.v4.new_output("stream", name=name, text=text)
 
 
@@ -367,6 +408,7 @@ def grade_submission(job: P.Job) -> P.Result:
 
     t0 = time.perf_counter()
     settings = job.settings
+    stop_at = time.monotonic() + (settings.deadline or float("inf"))
     verdicts, flags, notebooks, seconds = [], [], {}, {}
     for name in sorted(job.source):
         source_nb = nbformat.reads(job.source[name].decode(), as_version=4)
@@ -404,7 +446,12 @@ def grade_submission(job: P.Job) -> P.Result:
             if session is not None:
                 session.fail(failure)
         try:
-            _run_notebook(nb, session, settings, failure)
+            _run_notebook(nb, session, settings, failure, stop_at)
+        except _Stopped:
+            return P.Result(job.student, job.assignment, [], list(dict.fromkeys(flags + nb.flags)),
+                            {}, round(time.perf_counter() - t0, 3), seconds,
+                            settings.unsafe_no_sandbox, error=f"grading stopped after "
+                            f"{settings.deadline:.0f} s (the submission's time limit)")
         finally:
             if session is not None:
                 session.close()

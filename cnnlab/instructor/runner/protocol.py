@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAX_DEPTH = 64
+TRUNCATED = "[output truncated by the grader]"
 _LEN4, _LEN8 = struct.Struct(">I"), struct.Struct(">Q")
 
 #: exception types that cross from the sandbox as themselves; any other becomes its nearest
@@ -66,6 +67,8 @@ class Settings:
         mem_mb, cpu_s, nproc, fsize_mb, scratch_mb: the sandbox's limits (see ``sandbox.Policy``).
         max_output_chars: output text kept per cell for the feedback notebook.
         max_frame_mb: the largest message accepted from a sandbox.
+        deadline: seconds for a whole submission; past it, grading stops and the submission is
+            recorded as not graded (0, flagged).
         unsafe_no_sandbox: run student code as a plain process (the instructor's explicit
             choice where bubblewrap does not exist, e.g. macOS).
     """
@@ -79,6 +82,7 @@ class Settings:
     scratch_mb: int = 256
     max_output_chars: int = 20_000
     max_frame_mb: int = 256
+    deadline: float | None = None
     unsafe_no_sandbox: bool = False
 
     def to_json(self) -> dict:

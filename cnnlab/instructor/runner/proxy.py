@@ -38,6 +38,7 @@ class CellTimeout(BaseException):
 
 
 TORCH_CLASS_PREFIXES = ("torch.nn.modules.", "torch.nn.parameter.")
+GRACE_S = 5.0  # past a request's time budget, the sandbox gets this long to stop by itself
 
 
 class Session:
@@ -102,6 +103,8 @@ class Session:
         if time.monotonic() > self.deadline:
             raise CellTimeout(f"the cell ran past its time limit of {self.settings.timeout:g} s")
         self.calls += 1
+        if self.deadline < float("inf"):
+            message = {**message, "budget": max(self.deadline - time.monotonic(), 0.01)}
         frame, arrays = P.encode(message, values or {}, self.export)
         try:
             self.ch.send(frame, timeout=self.settings.timeout)
@@ -112,8 +115,8 @@ class Session:
                 if "cb" in message:
                     self._callback(message, dec)
                     continue
-                if isinstance(message.get("out"), str):
-                    self.output.append(message["out"][: self.settings.max_output_chars])
+                if isinstance(message.get("out"), str) and message["out"]:
+                    self.output.append(_capped(message["out"], self.settings.max_output_chars))
                 if "err" in message:
                     err = message["err"]
                     if not (isinstance(err, list) and len(err) == 2
@@ -130,9 +133,9 @@ class Session:
                             "in one answer") from None
 
     def _recv(self, timeout: float | None):
-        left = self.deadline - time.monotonic() if timeout is None else timeout
+        left = self.deadline + GRACE_S - time.monotonic() if timeout is None else timeout
         try:
-            data = self.ch.recv(max(left, 0.001), self.max_frame)
+            data = self.ch.recv(max(left, 0.001) if left < float("inf") else None, self.max_frame)
         except ChannelTimeout:
             if timeout is None and self.deadline < float("inf"):
                 why = f"ran past the time limit of {self.settings.timeout:g} s"
@@ -196,6 +199,12 @@ class Session:
             except Exception:
                 pass
         self.sb.kill()
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) <= limit + len(P.TRUNCATED) + 2:
+        return text
+    return text[:limit] + f"\n{P.TRUNCATED}\n"
 
 
 def _grad_enabled():
