@@ -463,6 +463,32 @@ def test_ctypes_system_changes_nothing_outside(tmp_path):
     assert "root:" not in out and not out.startswith("0 "), out
 
 
+@linux_only
+def test_no_user_namespace_of_its_own_and_no_mounts():
+    """Inside a user namespace of its own the student would be "root" and could mount a tmpfs
+    as large as the host's memory; the seccomp filter refuses both."""
+    code, out = run(
+        """
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x20000
+        print("unshare", libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), os.strerror(ctypes.get_errno()))
+        print("mount", libc.mount(b"none", b"/scratch", b"tmpfs", 0, None))
+        import threading
+        t = threading.Thread(target=print, args=("threads still start",)); t.start(); t.join()
+        """
+    )
+    assert "unshare -1 Operation not permitted" in out, out
+    assert "mount -1" in out and "threads still start" in out
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_seccomp_program_is_well_formed(machine):
+    prog = sb._seccomp.program(machine)
+    assert len(prog) % 8 == 0 and 30 < len(prog) // 8 < 256
+    assert sb._seccomp.program("sparc") is None
+
+
 # ------------------------------------------------------------------------------------------------
 # Network, descriptors, environment
 
