@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from glob import glob
 from pathlib import PurePosixPath
 
-from cnnlab.instructor.runner import _view
+from cnnlab.instructor.runner import _seccomp, _view
 from cnnlab.instructor.runner.channel import (
     Channel,
     ChannelClosed,
@@ -76,6 +76,7 @@ VENV = "/venv"  # the sandbox's virtual environment
 PYTHON = VENV + "/bin/python"  # the sandbox's interpreter
 SCRATCH = "/scratch"  # the working folder, the only writable place
 INSIDE_UID = 1000  # the sandbox user's uid/gid as seen inside ("student")
+NOFILE = 1024  # open files per process (each may hold up to fsize_mb in a memfd)
 # Hardware tuning the grading machine may need (OpenBLAS's CPU detection, thread counts): copied
 # into the sandbox when set. Nothing else of the grader's environment is.
 PASSED_ENV = (
@@ -206,8 +207,8 @@ class Sandboxed:
 
     @property
     def returncode(self) -> int | None:
-        """The command's exit status once it has ended (128 + N: killed by signal N)."""
-        code = self._proc.returncode
+        """The command's exit status once it has ended (128 + N: killed by signal N), else None."""
+        code = self._proc.poll()
         return 128 - code if code is not None and code < 0 else code
 
     def output(self) -> bytes:
@@ -275,6 +276,7 @@ def _inner_command(argv, policy: Policy, ch_in: int, ch_out: int, nproc: bool) -
         f"ulimit -S -H -t {policy.cpu_s}",
         f"ulimit -S -H -f {policy.fsize_mb * 1024}",
         "ulimit -S -H -c 0",
+        f"ulimit -S -H -n {NOFILE}",
     ] + ([f"ulimit -S -H -u {policy.nproc}"] if nproc else [])
     if sys.platform == "darwin":  # macOS enforces no address-space limit
         limits = limits[1:]
@@ -338,15 +340,19 @@ class _Args:
     def add(self, *args) -> None:
         self.argv += [str(a) for a in args]
 
-    def file(self, dest: str, content: bytes, perms: str = "0644") -> None:
-        self.dirs(str(PurePosixPath(dest).parent))
-        fd = os.memfd_create("sandbox-file", os.MFD_CLOEXEC)
+    def data(self, content: bytes) -> int:
+        """A descriptor bubblewrap reads ``content`` from."""
+        fd = os.memfd_create("sandbox-data", os.MFD_CLOEXEC)
         view = memoryview(content)
         while view:
             view = view[os.write(fd, view) :]
         os.lseek(fd, 0, os.SEEK_SET)
         self.fds.append(fd)
-        self.add("--perms", perms, "--file", fd, dest)
+        return fd
+
+    def file(self, dest: str, content: bytes, perms: str = "0644") -> None:
+        self.dirs(str(PurePosixPath(dest).parent))
+        self.add("--perms", perms, "--file", self.data(content), dest)
 
     def dirs(self, path: str) -> None:
         """Creates ``path`` and its parents world-readable (bubblewrap copies the host's modes
@@ -399,6 +405,9 @@ def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: boo
         "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"
     )
     a.add("--hostname", "sandbox")
+    seccomp = _seccomp.program()
+    if seccomp:
+        a.add("--seccomp", a.data(seccomp))
     if as_root:  # setpriv below switches to a fresh uid; it needs these three, and only these
         a.add("--cap-drop", "ALL")
         for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"):
