@@ -14,9 +14,11 @@
   the base interpreter masked; a virtual environment at ``/venv`` whose site-packages shows only
   ``policy.importable``, their requirements and the runner package (see ``_view.py``). The one
   writable place is ``/scratch``, a size-capped tmpfs and the working folder, where ``files``
-  are written first. No course repository, gradebook, other submission, ``/home``, ``/root``,
-  ``/work`` or host ``/tmp`` exists inside.
-- **limits**: address space, CPU seconds, processes, file size; no core dumps.
+  are written first. No course repository, gradebook, other submission, ``/home``, ``/root``
+  or host ``/tmp`` exists inside.
+- **limits**: address space, CPU seconds, processes, file size, open files; no core dumps. A
+  seccomp filter (``_seccomp.py``) refuses new namespaces, mounts, keyrings, BPF, io_uring and
+  ``ptrace``: no user namespace of its own in which to be "root".
 - **descriptors**: 0 is ``/dev/null``; 1 and 2 go to a capped buffer (``output()``, the first
   ``policy.output_kb`` KiB kept); 3 and 4 are the private ``Channel`` (3: frames from the grader,
   4: frames to it). Nothing else is inherited, and the environment is rebuilt from scratch.
