@@ -16,6 +16,7 @@ an architecture without a table here.
 from __future__ import annotations
 
 import errno
+import functools
 import platform
 import struct
 
@@ -64,6 +65,7 @@ _DENY, _NOSYS = 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
 _NR_AT, _ARCH_AT, _ARG0_AT = 0, 4, 16  # offsets in struct seccomp_data (arg 0's low half)
 
 
+@functools.cache
 def program(machine: str | None = None) -> bytes | None:
     """The filter for ``machine`` (default: this one) as packed ``struct sock_filter``s."""
     which = _ARCH.get(machine or platform.machine())

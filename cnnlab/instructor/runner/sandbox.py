@@ -36,6 +36,7 @@ temporary folder: no file, process, network or import isolation at all.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -375,7 +376,8 @@ def _base_prefix() -> str:
     return os.path.realpath(sys.base_prefix)
 
 
-def _system_dirs(base: str) -> list[str]:
+@functools.cache
+def _system_dirs(base: str) -> tuple[str, ...]:
     """The parts of ``/usr`` a Python process needs: programs, shared libraries, locales, time
     zones and, for a system interpreter, its standard library. Not the rest (``/usr/lib`` also
     holds other software's vendored Python packages)."""
@@ -386,11 +388,13 @@ def _system_dirs(base: str) -> list[str]:
         own = sysconfig.get_paths(vars={"base": base, "platbase": base, "installed_base": base})
         dirs += [own["stdlib"], own["platstdlib"]]
     real = [os.path.realpath(d) for d in dirs if os.path.isdir(d) and not os.path.islink(d)]
-    return sorted(d for d in set(real) if not any(d.startswith(o + "/") for o in real))
+    return tuple(sorted(d for d in set(real) if not any(d.startswith(o + "/") for o in real)))
 
 
-def _masked_site_dirs(shown: list[str]) -> list[str]:
-    """Every site-packages/dist-packages folder inside the ``shown`` folders."""
+@functools.cache
+def _masked_site_dirs(shown: tuple[str, ...]) -> list[str]:
+    """Every site-packages/dist-packages folder inside the ``shown`` folders (looked for once:
+    globbing /usr/lib costs more than starting bubblewrap)."""
     found = set()
     for root in shown:
         for pattern in ("python3*/site-packages", "python3*/dist-packages", "site-packages"):
@@ -419,7 +423,7 @@ def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: boo
         a.add("--cap-drop", "ALL")
     # the system: what Python needs of /usr, read-only; the merged-/usr links; fresh /proc, /dev
     base = _base_prefix()
-    shown = _system_dirs(base)
+    shown = list(_system_dirs(base))
     for d in shown:
         a.ro_bind(d, d)
     for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -438,7 +442,7 @@ def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: boo
     if not any(base == d or base.startswith(d + "/") for d in shown):
         a.ro_bind(base, base)
         shown.append(base)
-    for site in _masked_site_dirs(shown):
+    for site in _masked_site_dirs(tuple(shown)):
         a.add("--perms", "0755", "--size", 4096, "--tmpfs", site, "--remount-ro", site)
     # /venv: an environment whose site-packages holds only what the policy allows
     view = _view.site_view(tuple(policy.importable))
