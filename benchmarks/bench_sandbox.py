@@ -12,11 +12,9 @@ distribution); that one-off cost is printed apart. Issue 9's budget is 0.5 s of 
 per notebook. The load average and the OpenBLAS settings it ran under are printed: on a shared
 machine, compare runs made under similar load.
 
-``--warm-fork`` (as root) also measures an experiment, not what ``sandbox.start`` does: one
-sandbox that keeps root's capabilities imports torch once, then for each "submission" forks a
-child that enters fresh mount, PID, network, IPC and UTS namespaces, mounts its own scratch tmpfs
-and /proc, drops to a fresh uid and runs one ``nn.Linear``: the cost a pre-imported "zygote" per
-worker would pay per submission instead of importing torch again.
+With ``--warm`` (grading as root) it also times ``Policy(warm=True)``: each run forked from a
+zygote that imported numpy and torch once, into namespaces, scratch and uid of its own (the
+zygote's own start, which pays torch's import, is printed apart).
 """
 
 from __future__ import annotations
@@ -47,80 +45,19 @@ def plain(argv: list[str]) -> float:
     return time.perf_counter() - t
 
 
-def sandboxed(argv: list[str]) -> float:
+def sandboxed(argv: list[str], policy: sb.Policy = POLICY) -> float:
     t = time.perf_counter()
-    with sb.start(argv, POLICY) as box:
+    with sb.start(argv, policy) as box:
         code = box.wait(120)
     if code != 0:
         raise RuntimeError(f"{argv} failed in the sandbox (exit {code}): {box.output()!r}")
     return time.perf_counter() - t
 
 
-WARM_FORK = r"""
-import ctypes, os, sys, time
-t = time.perf_counter()
-import torch, torch.nn
-print(f"zygote: import torch once {time.perf_counter() - t:.2f} s", flush=True)
-libc = ctypes.CDLL(None, use_errno=True)
-NEWNS, NEWPID, NEWNET, NEWIPC, NEWUTS = 0x20000, 0x20000000, 0x40000000, 0x8000000, 0x4000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 0x4000, 1 << 18
-
-
-def ok(result):
-    if result != 0:
-        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-
-
-times = []
-for i in range(int(sys.argv[1])):
-    t0 = time.perf_counter()
-    r, w = os.pipe()
-    if os.fork() == 0:
-        ok(libc.unshare(NEWNS | NEWPID | NEWNET | NEWIPC | NEWUTS))
-        if os.fork() == 0:  # pid 1 of its own PID namespace
-            ok(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None))
-            ok(libc.mount(b"tmpfs", b"/scratch", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m"))
-            ok(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV, None))
-            uid = 2**30 + i
-            os.setgroups([]), os.setresgid(uid, uid, uid), os.setresuid(uid, uid, uid)
-            shape = tuple(torch.nn.Linear(2, 3)(torch.ones(1, 2)).shape)
-            os.write(w, f"pid {os.getpid()} uid {os.getuid()} {shape}".encode())
-            os._exit(0)
-        os.wait()
-        os._exit(0)
-    os.close(w)
-    said = os.read(r, 100).decode()
-    os.close(r)
-    os.wait()
-    times.append(time.perf_counter() - t0)
-times.sort()
-print(f"child says: {said}")
-print(f"per submission: median {times[len(times) // 2]:.3f} s, best {times[0]:.3f} s")
-"""
-
-
-def warm_fork(rounds: int) -> None:
-    """The zygote experiment (see the module docstring): root's sandbox without setpriv."""
-    channel, ch_in, ch_out = sb._pipes()
-    info_r, info_w = os.pipe()
-    args = sb._bwrap_argv(
-        ["python", "-c", WARM_FORK, str(rounds)], POLICY, {}, ch_in, ch_out, info_w, as_root=True
-    )
-    argv = args.argv
-    start = argv.index("setpriv")
-    argv = argv[:start] + argv[argv.index("--", start) + 1 :]  # keep root inside
-    argv = [
-        a
-        for a in argv
-        if a not in ("--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
-    ]
-    subprocess.run(argv, check=True, pass_fds=(ch_in, ch_out, info_w, *args.fds))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--warm-fork", action="store_true", help="also the zygote experiment (root)")
+    ap.add_argument("--warm", action="store_true", help="also the warm start (as root)")
     args = ap.parse_args()
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     print(
@@ -145,24 +82,30 @@ def main() -> None:
         f"{time.perf_counter() - t:.2f} s\n"
     )
 
+    warm = sb.Policy(importable=POLICY.importable, warm=True)
+    kinds = ("cold", "warm") if args.warm else ("cold",)
+    if args.warm:
+        t = time.perf_counter()
+        sandboxed(["/bin/true"], warm)
+        print(f"one-off per worker: the warm zygote's start: {time.perf_counter() - t:.2f} s\n")
+    print("wall seconds: median and best; extra and ratio: medians against plain")
     print(
-        f"{'command':<16} {'plain median':>12} {'best':>6} {'sandbox median':>15} {'best':>6} "
-        f"{'extra (median)':>15} {'ratio':>6}"
+        f"{'command':<16} {'plain':>6} {'best':>6}"
+        + "".join(f" {k:>6} {'best':>6} {'extra':>6} {'ratio':>6}" for k in kinds)
     )
     for name, argv in COMMANDS.items():
-        p, s = [], []
+        runs = {"plain": [], "cold": [], "warm": []}
         plain(argv), sandboxed(argv)  # warm the page cache
         for _ in range(args.rounds):
-            p.append(plain(argv))
-            s.append(sandboxed(argv))
-        pm, sm = statistics.median(p), statistics.median(s)
-        print(
-            f"{name:<16} {pm:>12.3f} {min(p):>6.3f} {sm:>15.3f} {min(s):>6.3f} "
-            f"{sm - pm:>15.3f} {sm / pm:>6.2f}"
-        )
-    if args.warm_fork:
-        print("\nexperiment: a pre-imported zygote forking fresh namespaces per submission")
-        warm_fork(max(args.rounds, 5))
+            runs["plain"].append(plain(argv))
+            for kind in kinds:
+                runs[kind].append(sandboxed(argv, warm if kind == "warm" else POLICY))
+        pm = statistics.median(runs["plain"])
+        line = f"{name:<16} {pm:>6.3f} {min(runs['plain']):>6.3f}"
+        for kind in kinds:
+            m = statistics.median(runs[kind])
+            line += f" {m:>6.3f} {min(runs[kind]):>6.3f} {m - pm:>6.3f} {m / pm:>6.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

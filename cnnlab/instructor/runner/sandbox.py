@@ -25,6 +25,16 @@
 - **the end**: ``kill()`` kills the sandbox's PID-namespace init, so every process inside dies
   with it, daemons and ``setsid`` children included.
 
+**Warm start** (``Policy(warm=True)``, grading as root): importing torch costs seconds, so a
+per-worker zygote (``_zygote.py``) imports the policy's packages once, in a sandbox of its own
+built as above that keeps the capabilities to make namespaces and switch uid; each run is a fork
+of it that enters new mount, PID, network, IPC, UTS and cgroup namespaces, mounts its own
+scratch and ``/proc``, keeps only descriptors 0-4, sets the same limits, drops every capability,
+takes a fresh uid, ``no_new_privs`` and the seccomp filter before the command runs. Differences
+from a cold start: the run is pid 1 of its namespace, it shares the zygote's memory layout
+(address-space randomisation is per worker, not per run), and only ``python -c``/``-m`` skip
+the interpreter's start (anything else is exec'd). The zygote holds no submission's data.
+
 ``argv[0]`` of ``"python"`` (or the grader's own ``sys.executable``) means the sandbox's
 interpreter. Start sandboxes from a thread that outlives them: bubblewrap's ``--die-with-parent``
 kills the sandbox when the thread that started it ends.
@@ -36,6 +46,7 @@ temporary folder: no file, process, network or import isolation at all.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -43,6 +54,7 @@ import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -110,6 +122,9 @@ class Policy:
         fsize_mb: largest file a process may write (``RLIMIT_FSIZE``), MiB.
         scratch_mb: size of the writable tmpfs ``/scratch``, MiB.
         output_kb: stdout and stderr kept (the first KiB; the rest is read and dropped).
+        warm: fork each run from a per-worker interpreter that imported ``importable`` once
+            (``_zygote.py``), into namespaces, scratch, uid and limits of its own; only when
+            grading as root, else a cold start. ``argv`` is ``python -c``/``-m`` to gain.
         unsafe_no_sandbox: run as a plain process with limits only (no isolation: macOS).
     """
 
@@ -120,6 +135,7 @@ class Policy:
     fsize_mb: int = 64
     scratch_mb: int = 256
     output_kb: int = 1024
+    warm: bool = False
     unsafe_no_sandbox: bool = False
 
     def __post_init__(self):
@@ -186,6 +202,8 @@ def start(argv: Sequence[str], policy: Policy, files: Mapping[str, bytes] = {}) 
     check_available(policy)
     if policy.unsafe_no_sandbox:
         return _start_plain(list(argv), policy, files)
+    if policy.warm and os.geteuid() == 0:
+        return _start_warm(list(argv), policy, files)
     return _start_bwrap(list(argv), policy, files)
 
 
@@ -404,7 +422,12 @@ def _masked_site_dirs(shown: tuple[str, ...]) -> list[str]:
     return sorted(p for p in map(os.path.realpath, found) if os.path.isdir(p))
 
 
-def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: bool) -> _Args:
+def _bwrap_argv(
+    argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: bool, zygote_fd: int | None = None
+) -> _Args:
+    """bubblewrap's command line for ``argv``, or (``zygote_fd``) for a warm-start zygote serving
+    requests on that socket: it keeps the capabilities to make namespaces and drop to a uid, and
+    loads the seccomp filter into each child, not into itself."""
     a = _Args()
     a.add("bwrap", "--die-with-parent", "--new-session", "--clearenv", "--info-fd", info_w)
     a.add(
@@ -412,11 +435,12 @@ def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: boo
     )
     a.add("--hostname", "sandbox")
     seccomp = _seccomp.program()
-    if seccomp:
+    if seccomp and zygote_fd is None:
         a.add("--seccomp", a.data(seccomp))
     if as_root:  # setpriv below switches to a fresh uid; it needs these three, and only these
         a.add("--cap-drop", "ALL")
-        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"):
+        extra = ("CAP_SYS_ADMIN",) if zygote_fd is not None else ()
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", *extra):
             a.add("--cap-add", cap)
     else:
         a.add("--unshare-user", "--uid", INSIDE_UID, "--gid", INSIDE_UID, "--disable-userns")
@@ -467,14 +491,23 @@ def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: boo
     for k, v in _env(SCRATCH, f"{VENV}/bin:/usr/bin:/bin").items():
         a.add("--setenv", k, v)
     a.add("--")
+    if zygote_fd is not None:
+        tops = [n for n in policy.importable if "." not in n]
+        a.add(PYTHON, "-m", "cnnlab.instructor.runner._zygote", zygote_fd, *tops)
+        return a
     if as_root:
-        host_id = 2**30 + secrets.randbelow(2**30 - 2)  # a uid of its own: its own RLIMIT_NPROC
+        host_id = _fresh_uid()
         a.add("setpriv", f"--reuid={host_id}", f"--regid={host_id}", "--clear-groups")
         a.add(
             "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"
         )
     a.add(*_inner_command(_interpreter(argv, PYTHON), policy, ch_in, ch_out, nproc=True))
     return a
+
+
+def _fresh_uid() -> int:
+    """A host uid no account uses, drawn per sandbox: its RLIMIT_NPROC counts only its own."""
+    return 2**30 + secrets.randbelow(2**30 - 2)
 
 
 def _start_bwrap(argv, policy: Policy, files) -> Sandboxed:
@@ -537,6 +570,136 @@ def _read_info(fd: int, timeout: float = 30.0) -> dict | None:
         return None
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------------
+# warm start: one zygote per policy's packages, each run forked into fresh namespaces
+
+
+class _Zygote:
+    """The trusted end of one zygote: its bubblewrap process and control socket."""
+
+    def __init__(self, policy: Policy):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        child_fd = _above(theirs.detach(), 10)
+        info_r, info_w = os.pipe()
+        args = _bwrap_argv([], policy, {}, -1, -1, info_w, as_root=True, zygote_fd=child_fd)
+        try:
+            self.proc = subprocess.Popen(
+                args.argv,
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+                pass_fds=(child_fd, info_w, *args.fds),
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            )
+        finally:
+            for fd in (child_fd, info_w, *args.fds):
+                os.close(fd)
+        if _read_info(info_r) is None:  # bubblewrap blocks until its info is read
+            self.proc.kill()
+            raise SandboxUnavailable("bubblewrap could not start the warm-start zygote")
+        self.ctrl = ours
+        self.lock = threading.Lock()
+
+    def spawn(self, request: dict, fds: list[int], timeout: float) -> int:
+        """Sends one request; returns the pidfd of the run's pid 1."""
+        with self.lock:
+            socket.send_fds(self.ctrl, [json.dumps(request).encode()], fds)
+            self.ctrl.settimeout(timeout)
+            msg, got, _, _ = socket.recv_fds(self.ctrl, 4096, 1)
+        if msg != b"started" or not got:
+            raise SandboxUnavailable(
+                f"the warm-start zygote failed: {msg.decode(errors='replace')}"
+            )
+        return got[0]
+
+
+_zygotes: dict[tuple[str, ...], _Zygote] = {}
+_zygotes_lock = threading.Lock()
+
+
+def _zygote(policy: Policy) -> _Zygote:
+    with _zygotes_lock:
+        z = _zygotes.get(policy.importable)
+        if z is None or z.proc.poll() is not None:
+            z = _zygotes[policy.importable] = _Zygote(policy)
+        return z
+
+
+class _WarmProc:
+    """What ``Sandboxed`` needs of a ``Popen``, for a run forked by the zygote: the exit status
+    comes down a pipe, the kill goes through a pidfd."""
+
+    def __init__(self, status_r: int, pidfd: int):
+        self._status_r, self._pidfd, self.returncode = status_r, pidfd, None
+
+    def _read(self) -> None:
+        data = os.read(self._status_r, 16)
+        self.returncode = int(data) if data else 128 + signal.SIGKILL
+        os.close(self._status_r)
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self._status_r], [], [], 0)[0]:
+            self._read()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            if not select.select([self._status_r], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired("sandbox", timeout)
+            self._read()
+        return self.returncode
+
+    def kill(self) -> None:
+        try:
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        except OSError:  # ended, or the pidfd already closed by Sandboxed.kill
+            pass
+
+
+def _pid_of(pidfd: int) -> int:
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
+        return int(next(line for line in f if line.startswith("Pid:")).split()[1])
+
+
+def _start_warm(argv, policy: Policy, files) -> Sandboxed:
+    channel, ch_in, ch_out = _pipes()
+    out_r, out_w = os.pipe()
+    status_r, status_w = os.pipe()
+    files_fd = _Args().data(
+        json.dumps({k: base64.b64encode(bytes(v)).decode() for k, v in files.items()}).encode()
+    )
+    argv = _interpreter(argv, PYTHON)
+    request = {
+        "argv": argv,
+        "scratch": SCRATCH,
+        "scratch_bytes": policy.scratch_mb << 20,
+        "uid": _fresh_uid(),
+        "env": _env(SCRATCH, f"{VENV}/bin:/usr/bin:/bin"),
+        "limits": {
+            "RLIMIT_AS": policy.mem_mb << 20,
+            "RLIMIT_CPU": policy.cpu_s,
+            "RLIMIT_FSIZE": policy.fsize_mb << 20,
+            "RLIMIT_CORE": 0,
+            "RLIMIT_NOFILE": NOFILE,
+            "RLIMIT_NPROC": policy.nproc,
+        },
+    }
+    try:
+        pidfd = _zygote(policy).spawn(request, [ch_in, ch_out, out_w, status_w, files_fd], 300)
+    except BaseException:
+        channel.close()
+        os.close(out_r), os.close(status_r)
+        raise
+    finally:
+        for fd in (ch_in, ch_out, out_w, status_w, files_fd):
+            os.close(fd)
+    try:
+        pid_ns = os.stat(f"/proc/{_pid_of(pidfd)}/ns/pid").st_ino
+    except (OSError, StopIteration):
+        pid_ns = None  # already ended
+    proc = _WarmProc(status_r, pidfd)
+    return Sandboxed(proc, channel, out_r, policy.output_kb << 10, pidfd, pid_ns)
 
 
 # ------------------------------------------------------------------------------------------------
