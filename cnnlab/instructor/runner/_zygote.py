@@ -128,6 +128,8 @@ def _pid1(req: dict, fds: list[int]) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    _ok(_libc.capset(header, (ctypes.c_uint32 * 6)()), "clearing capabilities")  # inheritable too
     _ok(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     prog = _seccomp.program()
     if prog:

@@ -604,9 +604,13 @@ class _Zygote:
     def spawn(self, request: dict, fds: list[int], timeout: float) -> int:
         """Sends one request; returns the pidfd of the run's pid 1."""
         with self.lock:
-            socket.send_fds(self.ctrl, [json.dumps(request).encode()], fds)
-            self.ctrl.settimeout(timeout)
-            msg, got, _, _ = socket.recv_fds(self.ctrl, 4096, 1)
+            try:
+                socket.send_fds(self.ctrl, [json.dumps(request).encode()], fds)
+                self.ctrl.settimeout(timeout)
+                msg, got, _, _ = socket.recv_fds(self.ctrl, 4096, 1)
+            except OSError as e:  # gone or hung: the next run starts a new one
+                self.proc.kill()
+                raise SandboxUnavailable(f"the warm-start zygote did not answer: {e}") from None
         if msg != b"started" or not got:
             raise SandboxUnavailable(
                 f"the warm-start zygote failed: {msg.decode(errors='replace')}"
