@@ -8,6 +8,12 @@ from __future__ import annotations
 from .case import Case
 
 SIG = "def conv2d_naive(x, w, b):\n"
+# the answers' own shape checks (the error test needs them), and the window product they end with
+SHAPES = ("    x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))\n"
+          "    if w.shape[1] != x.shape[1] or b.shape != (w.shape[0],) or "
+          "w.shape[2] > x.shape[2] or w.shape[3] > x.shape[3]:\n"
+          "        raise ValueError(f'x {x.shape}, w {w.shape}, b {b.shape}')\n")
+EINSUM = "    return np.einsum('nchwij,kcij->nkhw', win, w) + b[None, :, None, None]\n"
 # cnnlab.nn.conv2d, reached without a name the static check can resolve
 HIDDEN_REF = "getattr(__import__('cnn' + 'lab.nn', fromlist=['x']), 'conv' + '2d')"
 
@@ -110,13 +116,9 @@ BYPASSES_02 = {
                      "import typing\n\n\n"
                      "def _spec(v: 'np.lib.stride_tricks.sliding_window_view'):\n    pass\n\n\n"
                      + SIG + "    view = typing.get_type_hints(_spec)['v']\n"
-                     "    x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))\n"
-                     "    if w.shape[1] != x.shape[1] or b.shape != (w.shape[0],) or "
-                     "w.shape[2] > x.shape[2] or w.shape[3] > x.shape[3]:\n"
-                     "        raise ValueError(f'x {x.shape}, w {w.shape}, b {b.shape}')\n"
-                     "    win = view(x, w.shape[2:], axis=(2, 3))\n"
-                     "    return np.einsum('nchwij,kcij->nkhw', win, w) + b[None, :, None, "
-                     "None]\n"),
+                     + SHAPES
+                     + "    win = view(x, w.shape[2:], axis=(2, 3))\n"
+                     + EINSUM),
     "t02globalinstall": ("an honest conv2d_naive, rebound by `global` inside a helper called "
                          "at the top level to one that uses sliding_window_view openly",
                          "ORIGINAL\n\n\ndef _fast(x, w, b):\n"
@@ -135,13 +137,9 @@ BYPASSES_02 = {
                      "import string\n\n\n" + SIG +
                      "    view, _ = string.Formatter().get_field("
                      "'0.lib.stride_tricks.sliding_window_view', (np,), {})\n"
-                     "    x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))\n"
-                     "    if w.shape[1] != x.shape[1] or b.shape != (w.shape[0],) or "
-                     "w.shape[2] > x.shape[2] or w.shape[3] > x.shape[3]:\n"
-                     "        raise ValueError(f'x {x.shape}, w {w.shape}, b {b.shape}')\n"
-                     "    win = view(x, w.shape[2:], axis=(2, 3))\n"
-                     "    return np.einsum('nchwij,kcij->nkhw', win, w) + b[None, :, None, "
-                     "None]\n"),
+                     + SHAPES
+                     + "    win = view(x, w.shape[2:], axis=(2, 3))\n"
+                     + EINSUM),
     "t02dummyarray": ("as_strided rebuilt from NumPy's DummyArray and an interface dict "
                       "(x.ctypes.data): no strides= keyword, no forbidden name",
                       SIG + "    x, w, b = (np.ascontiguousarray(a, dtype=float) for a in "
