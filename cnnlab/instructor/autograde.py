@@ -237,10 +237,39 @@ def zero_submission(course: Course, assignment: str, student: str) -> tuple[floa
 
 
 def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | None = None,
-              students: list[str] | None = None, log=print, keep_stage: bool = False) -> dict:
-    """Autograde every collected submission of ``assignment`` with ``jobs`` worker processes.
+              students: list[str] | None = None, log=print, keep_stage: bool = False,
+              stale: bool = False) -> dict:
+    """Autograde every collected submission of ``assignment`` with ``jobs`` worker processes
+    (``stale``: only the students graded against an older version of the assignment), holding the
+    course's lock; then late penalties, graded versions and the audit log.
 
     Returns the per-student record also written to ``autograde.json``."""
+    # --- class300: lock, --stale, late penalties, versions, audit (around the grading run) ---
+    from . import audit, late, versions
+    from .lock import course_lock
+
+    with course_lock(course, "autograde", assignment):
+        if stale:
+            students = versions.stale_students(course, assignment)
+            log(f"stale: {len(students)} student(s) graded against an older version"
+                + (f": {', '.join(students)}" if students else ""))
+            if not students:
+                return read_json(course.state_dir(assignment) / "autograde.json", {})
+        state = _autograde(course, assignment, jobs=jobs, limits=limits, students=students,
+                           log=log, keep_stage=keep_stage)
+        graded = sorted(s for s in state if not students or s in students)
+        late.apply_penalties(course, assignment, graded, log=log)
+        versions.record_graded(course, assignment, graded)
+        audit.append(course, "autograde", assignment, [
+            audit.submission_entry(course, assignment, s, score=state[s]["score"],
+                                   max_score=state[s]["max_score"], status=state[s]["status"])
+            for s in graded], jobs=jobs)
+    return state
+
+
+def _autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | None = None,
+               students: list[str] | None = None, log=print, keep_stage: bool = False) -> dict:
+    """The grading run itself (see ``autograde``)."""
     limits = limits or Limits()
     if limits.timeout is None:
         limits = dataclasses.replace(limits, timeout=course.execute_timeout)
