@@ -17,7 +17,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .base import Attribution, slugify
+from .base import STUDENT_RE, Attribution, slugify
 
 NAME = "blackboard"
 ATTEMPT_RE = re.compile(
@@ -39,7 +39,8 @@ def parse(parts: list[str], timezone: str = "UTC", receipts: dict | None = None
     ts = datetime.strptime(m["ts"], "%Y-%m-%d-%H-%M-%S").replace(tzinfo=ZoneInfo(timezone))
     who = (receipts or {}).get(f"{m['prefix']}_attempt_{m['ts']}")
     user = who[1] if who and m["prefix"].endswith("_" + who[1]) else m["prefix"].rsplit("_", 1)[-1]
-    return Attribution(lms=NAME, key=user, slug=slugify(user) or user,
+    slug = user if STUDENT_RE.match(user) else (slugify(user) or user)
+    return Attribution(lms=NAME, key=user, slug=slug,
                        display_name=who[0] if who else user, file_stem=stem,
                        attempt=(ts,), attempt_label=f"attempt {m['ts']}", submitted_at=ts,
                        receipt=bool(m["receipt"]))
