@@ -264,6 +264,7 @@ def collect(course: Course, assignment: str, source: str | Path, log=print,
     _roster_check(course, result)
     _record(course, assignment, result)
     _remember_lms_ids(course, result)
+    _audit(course, assignment, source, result)
     _log(result, log)
     return result
 
@@ -368,6 +369,19 @@ def _remember_lms_ids(course: Course, result: CollectResult) -> None:
             except MissingEntry:
                 pass
             gb.update_or_create_student(student, lms_user_id=key)
+
+
+def _audit(course: Course, assignment: str, source: Path, result: CollectResult) -> None:
+    from . import audit
+
+    entries = [audit.submission_entry(course, assignment, s, status="placed")
+               for s in sorted(result.placed)]
+    entries += [{"student": s, "files": {}, "status": "unusable", "reason": "; ".join(r)}
+                for s, r in sorted(result.unusable.items())]
+    entries += [{"student": d["student"], "files": {}, "status": "dropped",
+                 "reason": f"dropped {d['file']}, kept {d['kept']}"} for d in result.dropped]
+    audit.append(course, "collect", assignment, entries, source=source.name,
+                 layout=result.layout)
 
 
 def _log(result: CollectResult, log) -> None:

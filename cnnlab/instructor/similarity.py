@@ -111,7 +111,7 @@ def compare(codes: dict[str, str], references: dict[str, str], boilerplate_code:
     if not 0 < k <= guarantee:
         raise ValueError(f"need 0 < k <= guarantee, got k={k}, guarantee={guarantee}")
     win = guarantee - k + 1
-    base = _fingerprint("provided", boilerplate_code, k, win, None).hashes
+    base = np.array(sorted(_fingerprint("provided", boilerplate_code, k, win, None).hashes))
     prints = {s: _fingerprint(s, c, k, win, base) for s, c in codes.items() if c.strip()}
     refs = {r: _fingerprint("ref", c, k, win, base) for r, c in references.items()}
     owners = defaultdict(set)
@@ -136,7 +136,7 @@ def compare(codes: dict[str, str], references: dict[str, str], boilerplate_code:
     for s, fp in prints.items():
         best = None
         for r, rf in refs.items():
-            if np.intersect1d(fp.hashes, rf.hashes).size:
+            if fp.hashes & rf.hashes:
                 _, (sa, _), _ = compare_files(fp, rf)
                 if best is None or sa > best[0]:
                     best = (sa, r)
