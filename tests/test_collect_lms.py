@@ -113,6 +113,15 @@ def test_canvas_resubmissions_late_collisions_and_junk(course):
     assert ids == {"smithjane": "123", "smithjohn-111": "111", "smithjohn-222": "222"}
 
 
+def test_canvas_notebook_whose_own_name_ends_in_a_number(tmp_path, empty_gradebook):
+    course = Course.load(demo.toy_course(tmp_path / "c", "lab-1"))
+    course.ensure_grading_dir()
+    shutil.copy(empty_gradebook, course.db_path)
+    path = _zip(tmp_path / "c.zip", {"ada_1_2_lab-1.ipynb": _nb("ada")})
+    res = collect.collect(course, "lab-1", path, **QUIET)
+    assert res.placed == {"ada": ["lab-1"]} and "ada" not in res.flags
+
+
 def test_canvas_with_a_class_list(course, tmp_path):
     roster = tmp_path / "canvas-export.csv"
     roster.write_text(

@@ -233,6 +233,8 @@ def collect(course: Course, assignment: str, source: str | Path, log=print,
             result.unusable.setdefault(student, []).append(f"{f.name}: {problem}")
             continue
         target = f.att.file_stem
+        if target not in notebooks and f.att.whole_stem in notebooks:  # lab-1.ipynb is lab-1
+            target = f.att.whole_stem
         if target is None or target not in notebooks:
             if len(notebooks) == 1:
                 if target is not None:

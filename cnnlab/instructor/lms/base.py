@@ -53,6 +53,7 @@ class Attribution:
     submitted_at: datetime | None = None   # timezone-aware
     late: bool = False
     receipt: bool = False          # a Blackboard .txt receipt, not a submitted file
+    whole_stem: str | None = None  # Canvas: the stem with its -N suffix (a notebook may end so)
 
 
 STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -36,14 +36,15 @@ def parse(parts: list[str]) -> Attribution | None:
     if not m:
         return None
     stem = m["file"].rsplit(".", 1)[0] if "." in m["file"] else m["file"]
-    n = 0
+    n, whole = 0, stem
     r = RESUBMIT_RE.match(stem)
     if r:
         stem, n = r["stem"], int(r["n"])
     return Attribution(
         lms=NAME, key=m["uid"], slug=slugify(m["slug"]) or f"user{m['uid']}",
         display_name=m["slug"], file_stem=stem, attempt=(n,),
-        attempt_label=f"resubmission -{n}" if n else "first upload", late=bool(m["late"]))
+        attempt_label=f"resubmission -{n}" if n else "first upload", late=bool(m["late"]),
+        whole_stem=whole)
 
 
 def gradebook_rows(students, assignments, scores) -> list[list[str]]:
