@@ -146,6 +146,10 @@ def test_audit_log_after_a_full_cycle(cycle, capsys):
     sub = course.submitted / "ada" / "toy" / "toy.ipynb"
     assert ada["files"] == {"toy.ipynb": hashlib.sha256(sub.read_bytes()).hexdigest()}
     assert (ada["score"], ada["max_score"], ada["status"]) == (5.0, 5.0, "graded")
+    grace = next(e for e in grading[0]["entries"] if e["student"] == "grace")
+    assert grace["score"] == 3.0 and grace["late_penalty"] == pytest.approx(0.3)
+    assert {e["student"] for e in grading[0]["entries"]} == {
+        "ada", "grace", "alan", "broken", "mallory"}
     collected = next(r for r in records if r["event"] == "collect")
     assert collected["layout"] == "blackboard"
     assert {e["student"]: e["status"] for e in collected["entries"]}["broken"] == "unusable"

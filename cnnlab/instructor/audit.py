@@ -97,6 +97,8 @@ def format_record(rec: dict) -> list[str]:
         bits = [e.get("student", "?")]
         if "score" in e:
             bits.append(f"{e['score']:g}/{e.get('max_score', 0):g}")
+        if e.get("late_penalty"):
+            bits.append(f"late penalty {e['late_penalty']:g}")
         for k in ("status", "reason", "path"):
             if e.get(k):
                 bits.append(f"{k}: {e[k]}")

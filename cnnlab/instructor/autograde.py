@@ -255,14 +255,17 @@ def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | N
                 + (f": {', '.join(students)}" if students else ""))
             if not students:
                 return read_json(course.state_dir(assignment) / "autograde.json", {})
+        ran = set(submitted_students(course, assignment)) | set(
+            collect_record(course, assignment)["unusable"])
         state = _autograde(course, assignment, jobs=jobs, limits=limits, students=students,
                            log=log, keep_stage=keep_stage)
-        graded = sorted(s for s in state if not students or s in students)
-        late.apply_penalties(course, assignment, graded, log=log)
+        graded = sorted(s for s in ran if s in state and (not students or s in students))
+        penalties = late.apply_penalties(course, assignment, graded, log=log)
         versions.record_graded(course, assignment, graded)
         audit.append(course, "autograde", assignment, [
             audit.submission_entry(course, assignment, s, score=state[s]["score"],
-                                   max_score=state[s]["max_score"], status=state[s]["status"])
+                                   max_score=state[s]["max_score"], status=state[s]["status"],
+                                   late_penalty=penalties.get(s, 0.0))
             for s in graded], jobs=jobs)
     return state
 
