@@ -106,6 +106,7 @@ def test_canvas_file_and_report_show_the_penalty_and_the_gaps(cycle):
     page = (course.grading / "report-toy.html").read_text()
     section = page.split('id="missing-late-stale"')[1].split('id="flagged"')[0]
     assert "Missing (1)" in section and "absent" in section
+    assert "Not on the class list (1)" in section and "mallory" in section
     assert "<td>grace</td><td>22.0 h</td><td>-0.3</td>" in section
     assert "Toy_ada_attempt_2025-10-01-09-00-00_toy.ipynb" in section  # the dropped attempt
     flagged = page.split('id="flagged"')[1]

@@ -74,7 +74,7 @@ def _names(students: list[str]) -> str:
     return ", ".join(html.escape(s) for s in students) or "none"
 
 
-def _missing_late_stale(rows, missing: list[str]) -> str:
+def _missing_late_stale(rows, missing: list[str], unknown: list[str]) -> str:
     late = sorted((r for r in rows if r["seconds_late"] > 0), key=lambda r: -r["seconds_late"])
     stale = sorted(r["student"] for r in rows if r["stale"])
     late_rows = "\n".join(
@@ -84,6 +84,8 @@ def _missing_late_stale(rows, missing: list[str]) -> str:
     return f"""<h2 id="missing-late-stale">Missing, late, stale</h2>
 <p><b>Missing ({len(missing)})</b>, on the class list or in the gradebook without a submission
 (0 in the LMS only if you enter it): {_names(missing)}</p>
+<p><b>Not on the class list ({len(unknown)})</b>, a submission from a student the imported class
+list does not name: {_names(unknown)}</p>
 <details{' open' if len(late) <= 20 else ''}><summary><b>Late ({len(late)})</b>, penalty from the
 late-submission plugin in nbgrader_config.py</summary>
 <table><tr><th>student</th><th>late by</th><th>penalty</th><th>score</th></tr>
@@ -144,7 +146,7 @@ failed to grade, {sum(r['status'] == 'unusable' for r in rows)} unusable files,
 <h2>Time per submission</h2>
 <img alt="distribution of grading times" src="data:image/png;base64,{figs['times']}">
 <p>Slowest: {esc(', '.join(f'{s} ({t:.1f} s)' for t, s in slowest)) or 'none'}.</p>
-{_missing_late_stale(rows, missing)}
+{_missing_late_stale(rows, missing, record.get("unknown", []))}
 <h2>Earlier attempts collect dropped ({len(record.get('dropped', []))})</h2>
 <table><tr><th>student</th><th>dropped</th><th>kept</th></tr>
 {dropped}</table>
