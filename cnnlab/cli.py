@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("assignment")
     s.add_argument("--student", action="append")
 
-    s = sub.add_parser("export", help="grades as CSV, per student and per student per cell")
+    s = sub.add_parser("export", help="grades as CSV, or the Canvas / Moodle grade import file")
     s.add_argument("assignment", nargs="?")
     s.add_argument("--out", metavar="DIR")
     s.add_argument("--format", choices=["csv", "canvas", "moodle"], default="csv",

@@ -238,6 +238,12 @@ def test_plain_folder_is_not_flagged_and_keeps_timestamps(course, tmp_path):
     assert any("kept the timestamp.txt" in f for f in res.flags["alan"])
 
 
+def test_unknown_time_zone_is_refused(course, tmp_path):
+    path = _zip(tmp_path / "c.zip", {"ada.ipynb": _nb("x")})
+    with pytest.raises(ValueError, match="Mars/Olympus"):
+        collect.collect(course, "toy", path, timezone="Mars/Olympus", **QUIET)
+
+
 def test_forced_layout_reports_names_it_cannot_read(course, tmp_path):
     path = _zip(tmp_path / "c.zip", {"smithjane_1_2_toy.ipynb": _nb("x")})
     res = collect.collect(course, "toy", path, layout="moodle", **QUIET)

@@ -188,7 +188,14 @@ def collect(course: Course, assignment: str, source: str | Path, log=print,
         layout: one of ``lms.LAYOUTS`` (default: detected from the file names).
         timezone: the LMS server's time zone, for times written in names (Blackboard).
     """
+    from zoneinfo import ZoneInfo
+
     course.check_assignment(assignment)
+    try:
+        ZoneInfo(timezone)
+    except (ValueError, KeyError):
+        raise ValueError(f"--timezone {timezone!r} is not a time zone name (e.g. UTC, "
+                         "Europe/London, America/New_York)") from None
     course.ensure_grading_dir()
     source = Path(source)
     notebooks = course.notebooks(assignment)
