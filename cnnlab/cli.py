@@ -4,7 +4,7 @@
     cnnlab collect ASSIGNMENT SOURCE        an LMS zip or folder -> grading/submitted/
     cnnlab autograde ASSIGNMENT [--jobs N]  grade in N processes into grading/gradebook.db
     cnnlab feedback ASSIGNMENT              HTML per student, hidden tests not shown
-    cnnlab export [ASSIGNMENT]              grading/grades*.csv and grading/cells*.csv
+    cnnlab export [ASSIGNMENT]              grading/grades*.csv, cells*.csv (--format canvas|moodle)
     cnnlab report ASSIGNMENT                grading/report-<assignment>.html
     cnnlab demo [ASSIGNMENT]                the whole cycle on generated sample submissions
     cnnlab roster import FILE               the class list (Canvas/Moodle CSV) -> gradebook
