@@ -5,9 +5,13 @@
     cnnlab collect ASSIGNMENT SOURCE        an LMS zip or folder -> grading/submitted/
     cnnlab autograde ASSIGNMENT [--jobs N]  grade in N processes into grading/gradebook.db
     cnnlab feedback ASSIGNMENT              HTML per student, hidden tests not shown
-    cnnlab export [ASSIGNMENT]              grading/grades*.csv and grading/cells*.csv
+    cnnlab export [ASSIGNMENT]              grading/grades*.csv, cells*.csv (--format canvas|moodle)
     cnnlab report ASSIGNMENT                grading/report-<assignment>.html
     cnnlab demo [ASSIGNMENT]                the whole cycle on generated sample submissions
+    cnnlab roster import FILE               the class list (Canvas/Moodle CSV) -> gradebook
+    cnnlab due ASSIGNMENT WHEN              the due date (late penalties: nbgrader_config.py)
+    cnnlab log [STUDENT]                    the audit log: who graded what, when, from which file
+    cnnlab similarity ASSIGNMENT            answer code shared between submissions (HTML)
 
 See docs/instructors.md.
 """
@@ -36,10 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--exchange", action="store_true",
                    help="with --bundle: the course runs an nbgrader exchange (show the "
                    "Assignment List to students)")
+    s.add_argument("--force", action="store_true",
+                   help="release a changed assignment that students already submitted")
 
     s = sub.add_parser("collect", help="lay out an LMS download for nbgrader")
     s.add_argument("assignment")
     s.add_argument("source", help="a zip file or a folder of notebooks")
+    s.add_argument("--lms", choices=["canvas", "moodle", "blackboard", "plain"],
+                   help="the download's layout (default: detected from the file names)")
+    s.add_argument("--timezone", default="UTC",
+                   help="the LMS server's time zone, for times in file names (default UTC)")
 
     s = sub.add_parser("autograde", help="autograde in parallel, sandboxed")
     s.add_argument("assignment")
@@ -54,14 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--student", action="append", help="grade only this student (repeatable)")
     s.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run students' code without bubblewrap (macOS): no isolation at all")
+    s.add_argument("--stale", action="store_true",
+                   help="grade only the students graded against an older version")
 
     s = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     s.add_argument("assignment")
     s.add_argument("--student", action="append")
 
-    s = sub.add_parser("export", help="grades as CSV, per student and per student per cell")
+    s = sub.add_parser("export", help="grades as CSV, or the Canvas / Moodle grade import file")
     s.add_argument("assignment", nargs="?")
     s.add_argument("--out", metavar="DIR")
+    s.add_argument("--format", choices=["csv", "canvas", "moodle"], default="csv",
+                   help="csv (default), or the LMS's grade import file")
 
     s = sub.add_parser("report", help="HTML report with plots and flagged submissions")
     s.add_argument("assignment")
@@ -73,6 +87,25 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dir", default=None,
                    help="scratch course directory (default: a new temporary folder)")
     s.add_argument("--jobs", "-j", type=int, default=2)
+
+    s = sub.add_parser("roster", help="the class list")
+    s.add_argument("action", choices=["import"])
+    s.add_argument("file", help="CSV exported by the LMS (Canvas gradebook, Moodle participants)")
+
+    s = sub.add_parser("due", help="set the due date (late penalties come from nbgrader_config.py)")
+    s.add_argument("assignment")
+    s.add_argument("when", help="'2025-10-01 23:59', '2025-10-01 23:59 Europe/London' or 'none'")
+    s.add_argument("--timezone", default="UTC", help="zone of a time without one (default UTC)")
+
+    s = sub.add_parser("log", help="print the audit log")
+    s.add_argument("student", nargs="?")
+
+    s = sub.add_parser("similarity", help="answer code shared between submissions, as HTML")
+    s.add_argument("assignment")
+    s.add_argument("--threshold", type=float, default=0.5,
+                   help="show pairs sharing at least this share of code (default 0.5)")
+    s.add_argument("--top", type=int, default=50, help="at most this many pairs (default 50)")
+    s.add_argument("--out", metavar="FILE")
     return p
 
 
@@ -98,7 +131,8 @@ def _run(args) -> int:
     if args.command == "release":
         from .instructor.release import release
 
-        ids = release(course, [args.assignment] if args.assignment else None)
+        ids = release(course, [args.assignment] if args.assignment else None,
+                      force=args.force)
         if args.bundle:
             from .instructor.booklinks import BookSettings
             from .instructor.bundle import StudentTools, bundle
@@ -108,13 +142,16 @@ def _run(args) -> int:
     elif args.command == "collect":
         from .instructor.collect import collect
 
-        res = collect(course, args.assignment, args.source)
+        res = collect(course, args.assignment, args.source, layout=args.lms,
+                      timezone=args.timezone)
         print(f"{len(res.placed)} placed, {len(res.unusable)} unusable, "
-              f"{len(res.unplaced)} not placed, {len(res.flags)} flagged")
+              f"{len(res.unplaced)} not placed, {len(res.flags)} flagged, "
+              f"{len(res.dropped)} earlier attempts dropped, {len(res.missing)} missing, "
+              f"{len(res.unknown)} not on the class list ({res.layout} layout)")
     elif args.command == "autograde":
         from .instructor.autograde import Limits, autograde
 
-        autograde(course, args.assignment, jobs=args.jobs, students=args.student,
+        autograde(course, args.assignment, jobs=args.jobs, students=args.student, stale=args.stale,
                   limits=Limits(timeout=args.timeout, mem_mb=args.memory_mb,
                                 max_output_chars=args.max_output,
                                 unsafe_no_sandbox=args.unsafe_no_sandbox))
@@ -125,11 +162,40 @@ def _run(args) -> int:
     elif args.command == "export":
         from .instructor.export import export
 
-        export(course, args.assignment, Path(args.out) if args.out else None)
+        export(course, args.assignment, Path(args.out) if args.out else None, fmt=args.format)
     elif args.command == "report":
         from .instructor.report import report
 
         report(course, args.assignment, Path(args.out) if args.out else None)
+    else:
+        return _run_class300(course, args)
+    return 0
+
+
+def _run_class300(course, args) -> int:
+    """roster, due, log, similarity."""
+    if args.command == "roster":
+        from .instructor.roster import import_roster
+
+        import_roster(course, args.file)
+    elif args.command == "due":
+        from .instructor.late import parse_time, set_due_date
+
+        when = None if args.when.lower() == "none" else parse_time(args.when, args.timezone)
+        set_due_date(course, args.assignment, when)
+    elif args.command == "log":
+        from .instructor.audit import format_record, read
+
+        records = read(course, args.student)
+        for rec in records:
+            print("\n".join(format_record(rec)))
+        if not records:
+            print("no audit records" + (f" for {args.student}" if args.student else ""))
+    elif args.command == "similarity":
+        from .instructor.similarity import similarity
+
+        similarity(course, args.assignment, threshold=args.threshold, top=args.top,
+                   out=Path(args.out) if args.out else None)
     return 0
 
 

@@ -297,7 +297,8 @@ def test_real_assignment_cycle(tmp_path):
                 hidden.append(line.strip())
     assert hidden, "the assignment has hidden tests"
     pages = list(course.feedback.glob(f"*/{REAL}/*.html"))
-    assert len(pages) == 3
+    assert len(pages) == 4  # the broken file gets a page saying why it was not graded
+    assert "malformed JSON" in _page_text(course.feedback / "broken" / REAL / f"{REAL}.html")
     for page in pages:
         text = _page_text(page)
         leaked = [h for h in hidden if h in text]

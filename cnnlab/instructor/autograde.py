@@ -210,10 +210,41 @@ def zero_submission(course: Course, assignment: str, student: str) -> tuple[floa
 
 
 def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | None = None,
-              students: list[str] | None = None, log=print, executor=None) -> dict:
-    """Autograde every collected submission of ``assignment`` with ``jobs`` worker processes.
+              students: list[str] | None = None, log=print, executor=None, stale: bool = False) -> dict:
+    """Autograde every collected submission of ``assignment`` with ``jobs`` worker processes
+    (``stale``: only the students graded against an older version of the assignment), holding the
+    course's lock; then late penalties, graded versions and the audit log.
 
     Returns the per-student record also written to ``autograde.json``."""
+    # --- class300: lock, --stale, late penalties, versions, audit (around the grading run) ---
+    from . import audit, late, versions
+    from .lock import course_lock
+
+    with course_lock(course, "autograde", assignment):
+        if stale:
+            students = versions.stale_students(course, assignment)
+            log(f"stale: {len(students)} student(s) graded against an older version"
+                + (f": {', '.join(students)}" if students else ""))
+            if not students:
+                return read_json(course.state_dir(assignment) / "autograde.json", {})
+        ran = set(submitted_students(course, assignment)) | set(
+            collect_record(course, assignment)["unusable"])
+        state = _autograde(course, assignment, jobs=jobs, limits=limits, students=students,
+                           log=log, executor=executor)
+        graded = sorted(s for s in ran if s in state and (not students or s in students))
+        penalties = late.apply_penalties(course, assignment, graded, log=log)
+        versions.record_graded(course, assignment, graded)
+        audit.append(course, "autograde", assignment, [
+            audit.submission_entry(course, assignment, s, score=state[s]["score"],
+                                   max_score=state[s]["max_score"], status=state[s]["status"],
+                                   late_penalty=penalties.get(s, 0.0))
+            for s in graded], jobs=jobs)
+    return state
+
+
+def _autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | None = None,
+               students: list[str] | None = None, log=print, executor=None) -> dict:
+    """The grading run itself (see ``autograde``)."""
     from .runner import sandbox
 
     limits = limits or Limits()

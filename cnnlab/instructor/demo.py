@@ -55,7 +55,8 @@ def toy_notebook() -> nbformat.NotebookNode:
     """A tiny nbgrader source notebook: two answers, three test cells (one with hidden tests)
     worth 1 + 2 + 2 = 5 points, graded in about a second."""
     cells = [
-        new_markdown_cell("# Toy assignment\nImplement `square` and `cube`.",
+        new_markdown_cell("# Toy assignment\nImplement `square`, $x \\mapsto x^2$, and "
+                          "`cube`, $x \\mapsto x^3$.",
                           metadata=_meta("intro", locked=True)),
         new_code_cell("import numpy as np", metadata=_meta("imports", locked=True)),
         new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n"
