@@ -86,6 +86,7 @@ def _run(args) -> int:
                  course_root=Path(args.course) if args.course else None)
         return 0
     course = Course.load(args.course)
+    course.check_database()
     if args.command == "release":
         from .instructor.release import release
 

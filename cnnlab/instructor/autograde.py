@@ -21,7 +21,6 @@ import os
 import queue
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -64,12 +63,12 @@ def _code_cells(course: Course, assignment: str) -> int:
 
 
 def _check_released(course: Course, assignment: str) -> None:
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    if not course.db_path.exists():
+    if course.db_path is not None and not course.db_path.exists():
         raise ValueError(f"no gradebook at {course.db_path}: run `cnnlab release {assignment}` "
                          "first")
-    with Gradebook(course.db_url, course.course_id) as gb:
+    with course.gradebook() as gb:
         try:
             gb.find_assignment(assignment)
         except MissingEntry:
@@ -180,6 +179,32 @@ def _copy_autograded(src: Path, dest: Path, source_dir: Path) -> None:
     os.replace(tmp, dest)
 
 
+def snapshot_gradebook(db_url: str, dest: Path) -> None:
+    """Copy the gradebook at ``db_url`` (any database) into a new sqlite file ``dest`` for the
+    workers: every nbgrader table and the alembic version, read in one SERIALIZABLE transaction
+    so graders and the formgrader writing meanwhile never leave it half-updated."""
+    from nbgrader.api import Base
+    from sqlalchemy import MetaData, Table, create_engine, inspect
+
+    src = create_engine(db_url)
+    dst = create_engine(f"sqlite:///{dest}")
+    try:
+        Base.metadata.create_all(dst)
+        with src.connect().execution_options(isolation_level="SERIALIZABLE") as s, \
+                dst.begin() as d:
+            tables = list(Base.metadata.sorted_tables)
+            if inspect(s).has_table("alembic_version"):
+                tables.append(Table("alembic_version", MetaData(), autoload_with=s))
+            for table in tables:
+                rows = [dict(r._mapping) for r in s.execute(table.select())]
+                table.create(d, checkfirst=True)
+                if rows:
+                    d.execute(table.insert(), rows)
+    finally:
+        src.dispose()
+        dst.dispose()
+
+
 @contextlib.contextmanager
 def _quiet_sqlalchemy():
     """nbgrader's ``update_or_create_submission`` makes SQLAlchemy warn about autoflush on a new
@@ -191,11 +216,12 @@ def _quiet_sqlalchemy():
 
 def merge_result(course: Course, assignment: str, result: dict,
                  flagged: bool) -> tuple[float, float]:
-    """Write one worker's grades into the course gradebook; return (score, max score)."""
-    from nbgrader.api import Gradebook
+    """Write one worker's grades into the course gradebook in one transaction; return (score,
+    max score). Only the columns autograding owns are written (a manual grade entered in the
+    formgrader meanwhile is kept)."""
 
     student = result["student"]
-    with _quiet_sqlalchemy(), Gradebook(course.db_url, course.course_id) as gb:
+    with _quiet_sqlalchemy(), course.gradebook() as gb:
         gb.update_or_create_student(student)
         kw = {}
         if result.get("timestamp"):
@@ -221,9 +247,8 @@ def merge_result(course: Course, assignment: str, result: dict,
 
 def zero_submission(course: Course, assignment: str, student: str) -> tuple[float, float]:
     """Record a submission that could not be graded: 0 on every graded cell, flagged."""
-    from nbgrader.api import Gradebook
 
-    with _quiet_sqlalchemy(), Gradebook(course.db_url, course.course_id) as gb:
+    with _quiet_sqlalchemy(), course.gradebook() as gb:
         gb.update_or_create_student(student)
         sub = gb.update_or_create_submission(assignment, student)
         for nb in sub.notebooks:
@@ -267,15 +292,11 @@ def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | N
     deadline = limits.deadline or limits.timeout * (_code_cells(course, assignment) + 2) + 120
 
     template = stage / "template.db"
-    src = sqlite3.connect(course.db_path)
-    dst = sqlite3.connect(template)
-    src.backup(dst)  # a consistent snapshot even if someone reads the gradebook meanwhile
-    src.close()
-    dst.close()
+    snapshot_gradebook(course.db_url, template)
     allow = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix,
                     str(Path(__file__).resolve().parents[1])})
-    deny = [str(course.root), str(course.grading), str(course.db_path.parent),
-            str(course.submitted), str(course.source), os.path.expanduser("~")]
+    deny = [str(course.root), str(course.grading), str(course.submitted), str(course.source),
+            os.path.expanduser("~"), *([str(course.db_path.parent)] if course.db_path else [])]
     base_job = {"assignment": assignment, "stage": str(stage), "template_db": str(template),
                 "course_root": str(course.root), "submitted": str(course.submitted),
                 "source": str(course.source), "release": str(course.release),

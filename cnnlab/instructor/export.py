@@ -16,10 +16,10 @@ from .course import Course, read_json
 
 def gradebook_rows(course: Course, assignments: list[str] | None = None):
     """(per-student rows, per-cell rows) read from the course gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     students_rows, cell_rows = [], []
-    with Gradebook(course.db_url, course.course_id) as gb:
+    with course.gradebook() as gb:
         ids = assignments or [a.name for a in gb.assignments]
         for a in ids:
             try:
