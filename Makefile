@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv book book-clean test test-fast lint chromium release benchmark clean
+.PHONY: venv book book-clean test test-fast lint chromium postgres release benchmark clean
 
 # A virtual environment with cnnlab (editable) and every pinned dependency from pyproject.toml.
 venv: $(STAMP)
@@ -26,11 +26,15 @@ book-clean:
 chromium:
 	@bash tools/install-chromium.sh
 
+# Debian's PostgreSQL 15 binaries for the gradebook tests (installed when missing and we are root).
+postgres:
+	@bash tools/install-postgres.sh
+
 # The whole suite: lint, cnnlab, the nbgrader cycle, the built book in Chromium.
-test: venv chromium book
+test: venv chromium postgres book
 	$(PY) -m pytest
 
-test-fast: venv
+test-fast: venv postgres
 	$(PY) -m pytest -m "not slow and not browser"
 
 lint: venv
