@@ -3,6 +3,7 @@
     cnnlab release [ASSIGNMENT]             student versions into exercises/ (all if omitted)
     cnnlab collect ASSIGNMENT SOURCE        an LMS zip or folder -> grading/submitted/
     cnnlab autograde ASSIGNMENT [--jobs N]  grade in N processes into grading/gradebook.db
+             [--cluster tcp://host:8786|local:N]   ... or on a Dask cluster
     cnnlab feedback ASSIGNMENT              HTML per student, hidden tests not shown
     cnnlab export [ASSIGNMENT]              grading/grades*.csv and grading/cells*.csv
     cnnlab report ASSIGNMENT                grading/report-<assignment>.html
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--max-output", type=int, default=200_000,
                    help="characters of output kept per cell (default 200000)")
     s.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    s.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on Dask: tcp://host:8786 (a running scheduler) or local:N "
+                        "(N local workers); only missing or changed submissions are graded")
+    s.add_argument("--force", action="store_true",
+                   help="with --cluster: regrade submissions already graded and unchanged")
 
     s = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     s.add_argument("assignment")
@@ -102,7 +108,8 @@ def _run(args) -> int:
 
         autograde(course, args.assignment, jobs=args.jobs, students=args.student,
                   limits=Limits(timeout=args.timeout, mem_mb=args.memory_mb,
-                                max_output_chars=args.max_output))
+                                max_output_chars=args.max_output),
+                  cluster=args.cluster, force=args.force)
     elif args.command == "feedback":
         from .instructor.feedback import feedback
 

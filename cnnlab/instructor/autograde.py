@@ -179,10 +179,14 @@ def _copy_autograded(src: Path, dest: Path, source_dir: Path) -> None:
     os.replace(tmp, dest)
 
 
-def snapshot_gradebook(db_url: str, dest: Path) -> None:
+SUBMISSION_TABLES = ("student", "submitted_assignment", "submitted_notebook", "grade", "comment")
+
+
+def snapshot_gradebook(db_url: str, dest: Path, definitions_only: bool = False) -> None:
     """Copy the gradebook at ``db_url`` (any database) into a new sqlite file ``dest`` for the
-    workers: every nbgrader table and the alembic version, read in one SERIALIZABLE transaction
-    so graders and the formgrader writing meanwhile never leave it half-updated."""
+    workers: every nbgrader table (only the assignments' definitions if ``definitions_only``)
+    and the alembic version, read in one SERIALIZABLE transaction so graders and the formgrader
+    writing meanwhile never leave it half-updated."""
     from nbgrader.api import Base
     from sqlalchemy import MetaData, Table, create_engine, inspect
 
@@ -196,6 +200,8 @@ def snapshot_gradebook(db_url: str, dest: Path) -> None:
             if inspect(s).has_table("alembic_version"):
                 tables.append(Table("alembic_version", MetaData(), autoload_with=s))
             for table in tables:
+                if definitions_only and table.name in SUBMISSION_TABLES:
+                    continue
                 rows = [dict(r._mapping) for r in s.execute(table.select())]
                 table.create(d, checkfirst=True)
                 if rows:
@@ -262,11 +268,17 @@ def zero_submission(course: Course, assignment: str, student: str) -> tuple[floa
 
 
 def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | None = None,
-              students: list[str] | None = None, log=print, keep_stage: bool = False) -> dict:
-    """Autograde every collected submission of ``assignment`` with ``jobs`` worker processes.
+              students: list[str] | None = None, log=print, keep_stage: bool = False,
+              cluster: str | None = None, force: bool = False) -> dict:
+    """Autograde every collected submission of ``assignment`` with ``jobs`` worker processes
+    (or on a Dask ``cluster``: ``local:N`` or a scheduler address, see ``cluster_grade``).
 
     Returns the per-student record also written to ``autograde.json``."""
     limits = limits or Limits()
+    if cluster is not None:
+        from .cluster_grade import autograde_cluster
+
+        return autograde_cluster(course, assignment, cluster, limits, students, force, log)
     if limits.timeout is None:
         limits = dataclasses.replace(limits, timeout=course.execute_timeout)
     if jobs < 1:
