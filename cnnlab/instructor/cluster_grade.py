@@ -116,7 +116,8 @@ def autograde_on(course: Course, assignment: str, executor: Executor, limits: Li
         state[s] = {"status": status, "score": score, "max_score": max_score,
                     "seconds": round(seconds, 3), "cell_seconds": (res or {}).get(
                         "cell_seconds", {}), "flags": flags, "digest": todo[s].digest,
-                    "release_id": shared.release_id, "where": out.where}
+                    "release_id": shared.release_id, "where": out.where,
+                    "task_seconds": round(out.seconds, 3)}
         write_json(state_path, state)  # after every student: a crash loses nothing done
         log(f"{status:7s} {s}: {score:g}/{max_score:g} in {seconds:.1f} s on {out.where or '?'}"
             + (f"  [{len(flags)} flag(s)]" if flags else ""))
