@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv book book-clean test test-fast lint chromium postgres release benchmark clean
+.PHONY: venv book book-clean test test-fast lint chromium bubblewrap postgres release benchmark clean
 
 # A virtual environment with cnnlab (editable) and every pinned dependency from pyproject.toml.
 venv: $(STAMP)
@@ -26,15 +26,19 @@ book-clean:
 chromium:
 	@bash tools/install-chromium.sh
 
+# Debian's bubblewrap, the sandbox each submission is graded in (installed when missing and we are root).
+bubblewrap:
+	@bash tools/install-bubblewrap.sh
+
 # Debian's PostgreSQL 15 binaries for the gradebook tests (installed when missing and we are root).
 postgres:
 	@bash tools/install-postgres.sh
 
 # The whole suite: lint, cnnlab, the nbgrader cycle, the built book in Chromium.
-test: venv chromium postgres book
+test: venv chromium bubblewrap postgres book
 	$(PY) -m pytest
 
-test-fast: venv postgres
+test-fast: venv bubblewrap postgres
 	$(PY) -m pytest -m "not slow and not browser"
 
 lint: venv

@@ -48,6 +48,18 @@ os.environ["TQDM_DISABLE"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
+# What a student's code may import while it is graded: the sandbox shows these packages of the
+# course environment (and what they need), the standard library, nothing else. "*" is the default.
+# NumPy assignments: no torch, SciPy or cnnlab reference layers, so "from scratch" cannot be
+# bypassed through them; 07 times its answer against cnnlab.nn's naive loop; 09 trains with
+# cnnlab.train on cnnlab.data's digits.
+c.Sandbox.importable = {
+    "*": ["numpy", "cnnlab.grading"],
+    "07_im2col": ["numpy", "cnnlab.grading", "cnnlab.nn"],
+    "08_architectures": ["numpy", "torch", "cnnlab.grading"],
+    "09_training": ["numpy", "torch", "cnnlab.grading", "cnnlab.data", "cnnlab.train"],
+}
+
 # Generated student notebooks: the usual stub, and no left-over outputs.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

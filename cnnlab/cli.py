@@ -42,15 +42,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=int, default=None,
                    help="seconds per cell (default: Execute.timeout of nbgrader_config.py)")
     s.add_argument("--memory-mb", type=int, default=4096,
-                   help="address space of each grading kernel (default 4096)")
-    s.add_argument("--max-output", type=int, default=200_000,
-                   help="characters of output kept per cell (default 200000)")
+                   help="address space of each sandboxed process (default 4096)")
+    s.add_argument("--max-output", type=int, default=20_000,
+                   help="characters of output kept per cell (default 20000)")
     s.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    s.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run students' code without bubblewrap (macOS): no isolation at all")
     s.add_argument("--cluster", metavar="ADDRESS",
                    help="grade on Dask: tcp://host:8786 (a running scheduler) or local:N "
-                        "(N local workers); only missing or changed submissions are graded")
+                        "(N local workers)")
     s.add_argument("--force", action="store_true",
-                   help="with --cluster: regrade submissions already graded and unchanged")
+                   help="regrade submissions already graded and unchanged (default: a re-run "
+                        "grades only what is missing, failed or changed)")
 
     s = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     s.add_argument("assignment")
@@ -108,7 +111,8 @@ def _run(args) -> int:
 
         autograde(course, args.assignment, jobs=args.jobs, students=args.student,
                   limits=Limits(timeout=args.timeout, mem_mb=args.memory_mb,
-                                max_output_chars=args.max_output),
+                                max_output_chars=args.max_output,
+                                unsafe_no_sandbox=args.unsafe_no_sandbox),
                   cluster=args.cluster, force=args.force)
     elif args.command == "feedback":
         from .instructor.feedback import feedback

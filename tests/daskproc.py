@@ -3,7 +3,9 @@
 ``start_cluster(2)`` runs the scheduler on a random port (its address read from a scheduler
 file), and each worker with ``--nthreads 1`` under its nanny (which restarts a worker that dies,
 as in a real deployment); ``DaskProcs.stop()`` kills every process group it started. The scheduler
-reruns a task whose worker died once (``allowed-failures`` 1), the rule cnnlab documents.
+runs as cnnlab's deployment notes say: a task whose worker died is rerun once (``allowed-failures``
+1), and a worker holds only the task it runs (``worker-saturation`` 1.0), so a worker's death is
+charged to that task alone.
 The small units below are what the executor tests run: importable on the workers because the
 tests folder is on their PYTHONPATH.
 """
@@ -43,6 +45,7 @@ def start_cluster(n_workers: int = 2, timeout: float = 120) -> DaskProcs:
     home = Path(tempfile.mkdtemp(prefix="cnnlab-dask-"))
     sched_file = home / "scheduler.json"
     env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1",
+               DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0",
                PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
     log = open(home / "log", "ab")
     opts = dict(env=env, stdout=log, stderr=log, start_new_session=True, cwd=home)

@@ -15,6 +15,7 @@ from pg import postgres  # noqa: F401  (the fixture)
 from cnnlab.cli import main
 from cnnlab.instructor import autograde, cluster_grade, demo
 from cnnlab.instructor.course import Course, read_json
+from cnnlab.instructor.runner.protocol import Job
 
 KINDS = {"ada": "correct", "grace": "partial", "alan": "blank", "edsger": "correct",
          "barbara": "partial", "john": "blank"}
@@ -89,13 +90,23 @@ def test_dask_into_postgresql_equals_local_into_sqlite(postgres, tmp_path):  # n
     assert _cells(remote)[1]["alan"][0] == 5.0
 
 
+def _job(student="ada", nb=b"{}", source=b"src"):
+    return Job(student, "toy", {"toy": nb}, {"toy": source}, {"toy": b"rel"})
+
+
 def test_stale_rules():
-    rec = {"status": "graded", "digest": "d1", "release_id": "r1", "seconds": 4.0}
-    assert cluster_grade.is_current(rec, "d1", "r1")
-    assert not cluster_grade.is_current(rec, "d2", "r1")  # the student handed in again
-    assert not cluster_grade.is_current(rec, "d1", "r2")  # the assignment was re-released
-    assert not cluster_grade.is_current(dict(rec, status="failed"), "d1", "r1")
-    assert not cluster_grade.is_current(None, "d1", "r1")
-    state = {"a": rec, "b": dict(rec, seconds=2.0), "c": dict(rec, seconds=9.0)}
-    assert cluster_grade.expected_seconds(state, ["a", "new"]) == {"a": 4.0, "new": 4.0}
+    job = _job()
+    rec = {"status": "graded", "seconds": 4.0, **cluster_grade.fingerprint(job)}
+    assert cluster_grade.is_current(rec, job)
+    assert not cluster_grade.is_current(rec, _job(nb=b"{ }"))  # the student handed in again
+    assert not cluster_grade.is_current(rec, _job(source=b"src2"))  # the assignment changed
+    assert not cluster_grade.is_current(dict(rec, status="failed"), job)
+    assert not cluster_grade.is_current(None, job)
+    state = {"ada": rec, "b": dict(rec, seconds=2.0), "c": dict(rec, seconds=9.0)}
+    assert cluster_grade.expected_seconds(state, ["ada", "new"]) == {"ada": 4.0, "new": 4.0}
     assert cluster_grade.expected_seconds({}, ["new"]) == {"new": 1.0}
+    todo, kept = cluster_grade.plan([job, _job("b", nb=b"x"), _job("c", nb=b"y"),
+                                     _job("new")], state, force=False)
+    assert [j.student for j in todo] == ["c", "new", "b"] and kept == ["ada"]
+    todo, kept = cluster_grade.plan([job], state, force=True)
+    assert [j.student for j in todo] == ["ada"] and kept == []

@@ -171,7 +171,7 @@ def test_honest_students_untouched_and_files_safe(batch, tmp_path):
 
 @pytest.mark.parametrize("student, reason", [
     ("loop", "timeout"),
-    ("dies", "kernel died"),
+    ("dies", "process ended"),
     ("membomb", "memoryerror"),
     ("sysexit", "systemexit"),
     ("syntax", "syntax error"),
@@ -179,7 +179,7 @@ def test_honest_students_untouched_and_files_safe(batch, tmp_path):
     ("edited", "edited test cell test_cube"),
     ("duplicated", "duplicated cell test_square"),
     ("patchcell", "replaces np.allclose"),
-    ("patchcall", "replaced checkers during this cell"),
+    ("patchcall", "checker tampering"),
     ("reference", "reference package"),
     ("snoop", "reading"),
     ("snoop", "writing"),

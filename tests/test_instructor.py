@@ -22,7 +22,6 @@ from cnnlab.instructor import autograde, collect, demo, release
 from cnnlab.instructor.course import Course, find_course_root
 from cnnlab.instructor.feedback import PLACEHOLDER, HideHiddenTests
 from cnnlab.instructor.notebooks import nbg, strip_hidden_tests
-from cnnlab.instructor.sandbox_kernel import Policy
 from cnnlab.instructor.scan import scan_notebook
 
 
@@ -131,16 +130,6 @@ def test_hide_hidden_tests_removes_source_and_traceback():
     assert PLACEHOLDER in out.source and "assert square(-2) == 4" in out.source
 
 
-def test_policy_longest_prefix(tmp_path):
-    course, sub = tmp_path / "course", tmp_path / "course" / ".venv"
-    p = Policy(allow=[str(sub)], deny=[str(course)], write=[str(tmp_path / "box")])
-    assert p.may_read(str(sub / "lib" / "x.py"))
-    assert not p.may_read(str(course / "grading" / "gradebook.db"))
-    assert p.may_read("/etc/hostname")
-    assert p.may_write(str(tmp_path / "box" / "out.txt"))
-    assert not p.may_write(str(tmp_path / "elsewhere"))
-
-
 def test_sample_submission_kinds():
     src, rel = _nbs()
     answered = {k: sum("NotImplementedError" not in c.source for c in
@@ -210,7 +199,7 @@ def test_rerun_is_idempotent_and_sequential_agrees(cycle):
     course, first = cycle
     before = _db_rows(course)
     again = autograde.autograde(course, "toy", jobs=1, log=lambda *a: None,
-                                limits=autograde.Limits(timeout=20))
+                                limits=autograde.Limits(timeout=20), force=True)
     assert {s: v["score"] for s, v in again.items()} == {s: v["score"] for s, v in first.items()}
     assert _db_rows(course) == before  # same rows, no duplicates
 
@@ -220,9 +209,9 @@ def test_feedback_hides_hidden_tests(cycle):
     course, _ = cycle
     pages = sorted(course.feedback.glob("*/toy/toy.html"))
     assert [p.parent.parent.name for p in pages] == ["ada", "alan", "grace"]
-    # the marker is in the autograded notebooks (nbgrader restored the hidden test) ...
-    assert demo.HIDDEN_MARKER in (course.autograded / "alan" / "toy" / "toy.ipynb").read_text()
-    for p in pages:  # ... and in no feedback page
+    # the grader builds the autograded notebooks without hidden test source ...
+    assert demo.HIDDEN_MARKER not in (course.autograded / "alan" / "toy" / "toy.ipynb").read_text()
+    for p in pages:  # ... and so no feedback page has it
         text = _page_text(p)
         assert demo.HIDDEN_MARKER not in text
         assert "hidden tests (not shown)" in text
@@ -252,8 +241,8 @@ def test_report_page(cycle):
 
 @pytest.mark.slow
 def test_stuck_submission_is_killed_at_its_deadline(tmp_path):
-    """A kernel that ignores interrupts outlives the per-cell timeout; the submission's deadline
-    kills its worker and kernel, scores it 0 with the reason, and the others are graded."""
+    """A submission that ignores interrupts outlives the per-cell timeout; the submission's
+    deadline stops it, scores it 0 with the reason, and the others are graded."""
     root = demo.toy_course(tmp_path)
     course = Course.load(root)
     release.release(course, log=lambda *a: None)
@@ -262,7 +251,7 @@ def test_stuck_submission_is_killed_at_its_deadline(tmp_path):
     ok = demo.sample_submission(src, rel, "correct")
     stuck = copy.deepcopy(ok)
     next(c for c in stuck.cells if nbg(c).get("grade_id") == "square").source = (
-        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")
+        "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass")
     with zipfile.ZipFile(tmp_path / "d.zip", "w") as z:
         z.writestr("ada.ipynb", nbformat.writes(ok))
         z.writestr("stuck.ipynb", nbformat.writes(stuck))

@@ -479,6 +479,12 @@ def check_from_scratch(
             you to write conv2d from scratch ...".
     """
     name = name or getattr(func, "__name__", "your function")
+    remote = getattr(type(func), "_cnnlab_from_scratch", None)
+    if remote is not None:  # graded by cnnlab: the function runs in a sandbox, judged by source
+        found = remote(func, forbid, allow)
+        if found:
+            raise FromScratchError(_message(name, found, chapter))
+        return func(*args, **kwargs)
     if static:
         found = static_violations(func, forbid, allow)
         if found:

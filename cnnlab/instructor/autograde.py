@@ -1,32 +1,29 @@
-"""``cnnlab autograde``: nbgrader's autograder, in parallel, sandboxed, into the one gradebook.
+"""``cnnlab autograde``: grade every submission of an assignment, each in its own sandbox.
 
-The parent process hands one submission at a time to each of ``jobs`` worker processes
-(``worker.py``). A worker grades into a private copy of the gradebook; the parent merges every
-result into the course gradebook itself, one student at a time, so sqlite never sees two writers
-and a finished student is committed before the next result is read. Re-running grades the same
-submissions into the same rows (nbgrader's ``update_or_create``): the gradebook ends the same.
+The steps, in this process (the parent):
 
-A worker that runs past its deadline or dies is killed with its kernels; that student scores 0
-with the reason recorded, a fresh worker takes the next student. Students whose files collect
-could not use (empty, malformed) get 0 on every cell. Every student's time, flags and status go to
-``grading/cnnlab/<assignment>/autograde.json`` for ``cnnlab report``.
+1. ``jobs_for``: one ``Job`` per collected submission (its notebook bytes, the instructor's
+   source and released notebooks, the run's ``Settings``);
+2. ``run_jobs``: ``runner.grade.grade_submission`` for each job, on a pool of ``jobs`` worker
+   processes (any ``concurrent.futures`` executor runs the same unit);
+3. ``write_result``: each result, matched to the job that was handed out, goes into the
+   gradebook through nbgrader's Gradebook API, with the autograded notebook the worker built;
+   only this process writes the gradebook, one student at a time.
+
+Every student's time, flags and status go to ``grading/cnnlab/<assignment>/autograde.json`` for
+``cnnlab report``. Re-running grades the same submissions into the same rows.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
+import multiprocessing
 import os
-import queue
 import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +31,10 @@ import nbformat
 
 from .collect import collect_record
 from .course import Course, read_json, write_json
+from .runner.protocol import Job, Result, Settings
+
+UNSAFE_FLAG = "graded WITHOUT a sandbox (--unsafe-no-sandbox): the student's code could reach " \
+              "this machine"
 
 
 @dataclass
@@ -41,10 +42,11 @@ class Limits:
     """Per-submission limits (the CLI's options)."""
 
     timeout: int | None = None   # seconds per cell (default: the course's Execute.timeout)
-    mem_mb: int = 4096           # address space of a grading kernel
-    fsize_mb: int = 64           # largest file a kernel may write
-    max_output_chars: int = 200_000  # output kept per cell
+    mem_mb: int = 4096           # address space of each sandboxed process
+    fsize_mb: int = 64           # largest file the student's code may write
+    max_output_chars: int = 20_000   # output text kept per cell
     deadline: float | None = None    # seconds for a whole submission (default: from timeout)
+    unsafe_no_sandbox: bool = False  # grade without bubblewrap (macOS): no isolation
 
 
 def submitted_students(course: Course, assignment: str) -> list[str]:
@@ -52,14 +54,6 @@ def submitted_students(course: Course, assignment: str) -> list[str]:
         return []
     return sorted(d.name for d in course.submitted.iterdir()
                   if (d / assignment).is_dir() and any((d / assignment).glob("*.ipynb")))
-
-
-def _code_cells(course: Course, assignment: str) -> int:
-    n = 0
-    for name in course.notebooks(assignment):
-        nb = nbformat.read(str(course.source / assignment / f"{name}.ipynb"), 4)
-        n += sum(c.cell_type == "code" for c in nb.cells)
-    return n
 
 
 def _check_released(course: Course, assignment: str) -> None:
@@ -76,139 +70,69 @@ def _check_released(course: Course, assignment: str) -> None:
                              f"`cnnlab release {assignment}` first") from None
 
 
-class _Slot:
-    """One worker process, restarted after it is killed."""
-
-    def __init__(self, stage: Path, log_path: Path):
-        self.stage, self.log_path, self.proc = stage, log_path, None
-
-    def start(self):
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cnnlab.instructor.worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=open(self.log_path, "ab"), cwd=self.stage, env=env,
-            start_new_session=True)
-
-    def run(self, job: dict, deadline: float) -> tuple[dict | None, str | None]:
-        if self.proc is None or self.proc.poll() is not None:
-            self.start()
-        try:
-            self.proc.stdin.write((json.dumps(job) + "\n").encode())
-            self.proc.stdin.flush()
-        except OSError:
-            self.start()
-            return None, "the grading worker could not be started"
-        line = _readline(self.proc, time.monotonic() + deadline)
-        if line is None:
-            why = (f"grading stopped after {deadline:.0f} s (the submission's time limit)"
-                   if self.proc.poll() is None else
-                   f"the grading worker died (exit code {self.proc.poll()})")
-            self.kill(job)
-            return None, why
-        path = Path(line.split(" ", 1)[1])
-        return json.loads(path.read_text()), None
-
-    def kill(self, job: dict | None = None):
-        if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-            self.proc = None
-        if job is not None:
-            pid_file = self.stage / f"{job['student']}.pids"
-            for pid in (pid_file.read_text().split() if pid_file.exists() else []):
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-
-    def close(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def settings_for(course: Course, assignment: str, limits: Limits) -> Settings:
+    """The run's settings: the CLI's limits and the assignment's import policy."""
+    timeout = limits.timeout or course.execute_timeout
+    cells = 0
+    for name in course.notebooks(assignment):
+        nb = nbformat.read(str(course.source / assignment / f"{name}.ipynb"), 4)
+        cells += sum(c.cell_type == "code" for c in nb.cells)
+    return Settings(timeout=float(timeout), importable=course.importable(assignment),
+                    mem_mb=limits.mem_mb, fsize_mb=limits.fsize_mb,
+                    max_output_chars=limits.max_output_chars,
+                    deadline=float(limits.deadline or timeout * (cells + 2) + 120),
+                    unsafe_no_sandbox=limits.unsafe_no_sandbox)
 
 
-def _readline(proc, deadline: float) -> str | None:
-    """One line from the worker's stdout, or None if it exits or the deadline passes."""
-    import select
+def jobs_for(course: Course, assignment: str, students: list[str], settings: Settings) -> list:
+    def read(folder: Path) -> dict[str, bytes]:
+        return {p.stem: p.read_bytes() for p in sorted(folder.glob("*.ipynb"))}
 
-    buf = b""
-    fd = proc.stdout.fileno()
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
-        if not ready:
-            if proc.poll() is not None:
-                return None
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return None
-        buf += chunk
-        if b"\n" in buf:
-            return buf.split(b"\n", 1)[0].decode()
+    source, release = read(course.source / assignment), read(course.release / assignment)
+    return [Job(s, assignment, read(course.submitted / s / assignment), source, release,
+                settings) for s in students]
 
 
-def _copy_autograded(src: Path, dest: Path, source_dir: Path) -> None:
-    """Copy nbgrader's output for one student: the notebooks, ``timestamp.txt`` and the files
-    the assignment itself ships (plain files, no links); whatever the kernel wrote is left out."""
-    shipped = {p.relative_to(source_dir) for p in source_dir.rglob("*") if p.is_file()}
-    tmp = dest.with_name(dest.name + ".incoming")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for p in src.rglob("*"):
-        rel = p.relative_to(src)
-        if p.is_symlink() or not p.is_file():
-            continue
-        if not (p.suffix == ".ipynb" or rel.as_posix() == "timestamp.txt" or rel in shipped):
-            continue
-        target = tmp / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, target)
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+def _pool(jobs: int, assignment_uses_torch: bool) -> ProcessPoolExecutor:
+    """Worker processes forked from a server that has imported the grader (and torch) once."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["cnnlab.instructor.runner.grade"]
+                               + (["torch"] if assignment_uses_torch else []))
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
 
 
-SUBMISSION_TABLES = ("student", "submitted_assignment", "submitted_notebook", "grade", "comment")
+def run_jobs(jobs: list[Job], n_workers: int, executor=None):
+    """Yield ``(job, Result or None, why)`` as each job finishes. A worker that dies costs its
+    job (reported with why), not the others: the pool is replaced and the rest go on."""
+    from .runner.grade import grade_submission
+
+    uses_torch = any(b"import torch" in s for j in jobs[:1] for s in j.source.values())
+    broken = yield from _run_batch(jobs, executor or _pool(n_workers, uses_torch),
+                                   executor is None, grade_submission)
+    for job in broken:  # a worker died under one of these: each alone, to find which
+        yield from _run_batch([job], _pool(1, uses_torch), True, grade_submission,
+                              why="the grading worker died (killed, or out of memory)")
 
 
-def snapshot_gradebook(db_url: str, dest: Path, definitions_only: bool = False) -> None:
-    """Copy the gradebook at ``db_url`` (any database) into a new sqlite file ``dest`` for the
-    workers: every nbgrader table (only the assignments' definitions if ``definitions_only``)
-    and the alembic version, read in one SERIALIZABLE transaction so graders and the formgrader
-    writing meanwhile never leave it half-updated."""
-    from nbgrader.api import Base
-    from sqlalchemy import MetaData, Table, create_engine, inspect
-
-    src = create_engine(db_url)
-    dst = create_engine(f"sqlite:///{dest}")
+def _run_batch(jobs, pool, own_pool: bool, unit, why: str | None = None):
+    futures = {pool.submit(unit, j): j for j in jobs}
+    broken = []
     try:
-        Base.metadata.create_all(dst)
-        with src.connect().execution_options(isolation_level="SERIALIZABLE") as s, \
-                dst.begin() as d:
-            tables = list(Base.metadata.sorted_tables)
-            if inspect(s).has_table("alembic_version"):
-                tables.append(Table("alembic_version", MetaData(), autoload_with=s))
-            for table in tables:
-                if definitions_only and table.name in SUBMISSION_TABLES:
-                    continue
-                rows = [dict(r._mapping) for r in s.execute(table.select())]
-                table.create(d, checkfirst=True)
-                if rows:
-                    d.execute(table.insert(), rows)
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                yield job, fut.result(), None
+            except BrokenProcessPool:
+                if why:
+                    yield job, None, why
+                else:
+                    broken.append(job)
+            except Exception as e:  # noqa: BLE001 (never lose the other students)
+                yield job, None, f"grading error: {type(e).__name__}: {e}"
     finally:
-        src.dispose()
-        dst.dispose()
+        if own_pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return broken
 
 
 @contextlib.contextmanager
@@ -220,40 +144,57 @@ def _quiet_sqlalchemy():
         yield
 
 
-def merge_result(course: Course, assignment: str, result: dict,
-                 flagged: bool) -> tuple[float, float]:
-    """Write one worker's grades into the course gradebook in one transaction; return (score,
-    max score). Only the columns autograding owns are written (a manual grade entered in the
-    formgrader meanwhile is kept)."""
+def _timestamp(course: Course, assignment: str, student: str):
+    path = course.submitted / student / assignment / "timestamp.txt"
+    if not path.is_file():
+        return None
+    from nbgrader.utils import parse_utc
 
-    student = result["student"]
+    try:
+        return parse_utc(path.read_text().strip())
+    except Exception:  # noqa: BLE001 (a malformed timestamp: graded without one)
+        return None
+
+
+def write_result(course: Course, assignment: str, result: Result, flagged: bool):
+    """Record one result's verdicts in the gradebook (one transaction, only the columns
+    autograding owns: a manual grade entered in the formgrader meanwhile is kept) and its
+    autograded notebooks on disk; return (score, max score)."""
+    from nbgrader.api import MissingEntry
+
+    student = result.student
     with _quiet_sqlalchemy(), course.gradebook() as gb:
         gb.update_or_create_student(student)
-        kw = {}
-        if result.get("timestamp"):
-            from datetime import datetime
-
-            kw["timestamp"] = datetime.fromisoformat(result["timestamp"])
-        gb.update_or_create_submission(assignment, student, **kw)
-        for nb_name, data in result["notebooks"].items():
-            for g in data["grades"]:
-                grade = gb.find_grade(g["name"], nb_name, assignment, student)
-                grade.auto_score = g["auto_score"]
-                grade.needs_manual_grade = g["needs_manual_grade"]
-            for c in data["comments"]:
-                gb.find_comment(c["name"], nb_name, assignment, student).auto_comment = (
-                    c["auto_comment"])
-            snb = gb.find_submission_notebook(nb_name, assignment, student)
-            snb.late_submission_penalty = data.get("late_penalty")
-            snb.flagged = flagged
+        ts = _timestamp(course, assignment, student)
+        gb.update_or_create_submission(assignment, student, **({"timestamp": ts} if ts else {}))
+        for v in result.verdicts:
+            try:
+                grade = gb.find_grade(v.cell, v.notebook, assignment, student)
+            except MissingEntry:
+                continue  # a cell the gradebook does not know (changed since release)
+            grade.auto_score = v.points
+            grade.needs_manual_grade = v.needs_manual
+        for nb in gb.find_submission(assignment, student).notebooks:
+            nb.flagged = flagged
         gb.db.commit()
         s = gb.find_submission(assignment, student)
-        return float(s.score), float(s.max_score)
+        score, max_score = float(s.score), float(s.max_score)
+    dest = course.autograded / student / assignment
+    tmp = dest.with_name(dest.name + ".incoming")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, data in result.notebooks.items():
+        (tmp / f"{name}.ipynb").write_bytes(data)
+    stamp = course.submitted / student / assignment / "timestamp.txt"
+    if stamp.is_file():
+        shutil.copyfile(stamp, tmp / "timestamp.txt")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return score, max_score
 
 
 def zero_submission(course: Course, assignment: str, student: str) -> tuple[float, float]:
     """Record a submission that could not be graded: 0 on every graded cell, flagged."""
-
     with _quiet_sqlalchemy(), course.gradebook() as gb:
         gb.update_or_create_student(student)
         sub = gb.update_or_create_submission(assignment, student)
@@ -268,124 +209,74 @@ def zero_submission(course: Course, assignment: str, student: str) -> tuple[floa
 
 
 def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | None = None,
-              students: list[str] | None = None, log=print, keep_stage: bool = False,
+              students: list[str] | None = None, log=print, executor=None,
               cluster: str | None = None, force: bool = False) -> dict:
-    """Autograde every collected submission of ``assignment`` with ``jobs`` worker processes
-    (or on a Dask ``cluster``: ``local:N`` or a scheduler address, see ``cluster_grade``).
+    """Autograde the collected submissions of ``assignment`` with ``jobs`` worker processes, or
+    on a Dask ``cluster`` (``local:N`` or a scheduler's address: ``cluster_grade``). Only what
+    is missing, failed or changed since the last run is graded, unless ``force`` or ``students``.
 
     Returns the per-student record also written to ``autograde.json``."""
-    limits = limits or Limits()
-    if cluster is not None:
-        from .cluster_grade import autograde_cluster
+    from . import cluster_grade as scale
+    from .cluster import progress
+    from .runner import sandbox
 
-        return autograde_cluster(course, assignment, cluster, limits, students, force, log)
-    if limits.timeout is None:
-        limits = dataclasses.replace(limits, timeout=course.execute_timeout)
+    limits = limits or Limits()
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: need at least one worker process")
     course.check_assignment(assignment)
-    stage = Path(tempfile.mkdtemp(prefix="cnnlab-autograde-"))
+    _check_released(course, assignment)
+    settings = settings_for(course, assignment, limits)
+    try:
+        sandbox.check_available(sandbox.Policy(unsafe_no_sandbox=settings.unsafe_no_sandbox))
+    except sandbox.SandboxUnavailable as e:
+        raise ValueError(str(e)) from None
+    if settings.unsafe_no_sandbox:
+        log(f"WARNING: {UNSAFE_FLAG}")
     submitted = submitted_students(course, assignment)
     todo = [s for s in submitted if not students or s in students]
-    # start the workers first: their imports overlap with the checks below
-    slots = [_Slot(stage, stage / f"worker{i}.log") for i in range(max(1, min(jobs, len(todo))))]
-    for slot in slots if todo else []:
-        slot.start()
-    try:
-        _check_released(course, assignment)
-    except BaseException:
-        for slot in slots:
-            slot.kill()
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     record = collect_record(course, assignment)
     unusable = {s: r for s, r in record["unusable"].items()
                 if s not in submitted and (not students or s in students)}
-    deadline = limits.deadline or limits.timeout * (_code_cells(course, assignment) + 2) + 120
-
-    template = stage / "template.db"
-    snapshot_gradebook(course.db_url, template)
-    allow = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix,
-                    str(Path(__file__).resolve().parents[1])})
-    deny = [str(course.root), str(course.grading), str(course.submitted), str(course.source),
-            os.path.expanduser("~"), *([str(course.db_path.parent)] if course.db_path else [])]
-    base_job = {"assignment": assignment, "stage": str(stage), "template_db": str(template),
-                "course_root": str(course.root), "submitted": str(course.submitted),
-                "source": str(course.source), "release": str(course.release),
-                "timeout": limits.timeout, "mem_mb": limits.mem_mb, "fsize_mb": limits.fsize_mb,
-                "max_output_chars": limits.max_output_chars, "allow": allow, "deny": deny}
-
     state_path = course.state_dir(assignment) / "autograde.json"
     state = read_json(state_path, {})
-    collect_flags = record["flags"]
-    results: queue.Queue = queue.Queue()
-    work: queue.Queue = queue.Queue()
-    for s in todo:
-        work.put(s)
-    n_workers = len(slots)
-
-    def slot_loop(i):
-        slot = slots[i]
-        try:
-            while True:
-                try:
-                    student = work.get_nowait()
-                except queue.Empty:
-                    return
-                t0 = time.perf_counter()
-                try:
-                    res, why = slot.run(dict(base_job, student=student), deadline)
-                except Exception as e:  # never lose the other students
-                    slot.kill()
-                    res, why = None, f"grading error: {type(e).__name__}: {e}"
-                results.put((student, res, why, time.perf_counter() - t0))
-        finally:
-            slot.close()
-
-    threads = [threading.Thread(target=slot_loop, args=(i,), daemon=True) for i in range(n_workers)]
     t_start = time.perf_counter()
-    for t in threads:
-        t.start()
-    try:
-        for _ in range(len(todo)):
-            student, res, why, wall = results.get()
-            flags = list(collect_flags.get(student, []))
-            if res is not None and res.get("error") is None and res.get("notebooks"):
-                flags += res["flags"]
-                score, max_score = merge_result(course, assignment, res, flagged=bool(flags))
-                _copy_autograded(Path(res["autograded"]),
-                                 course.autograded / student / assignment,
-                                 course.source / assignment)
-                status = "graded"
-            else:
-                if res is not None:
-                    why = res.get("error") or why
-                    flags += res.get("flags", [])
-                flags.append(f"not graded, scored 0: {why}")
-                score, max_score = zero_submission(course, assignment, student)
-                status = "failed"
-            state[student] = {"status": status, "score": score, "max_score": max_score,
-                              "seconds": round(res["seconds"] if res and "seconds" in res
-                                               and status == "graded" else wall, 3),
-                              "cell_seconds": (res or {}).get("cell_seconds", {}),
-                              "flags": flags}
-            write_json(state_path, state)  # after every student: a crash loses nothing done
-            secs = state[student]["seconds"]
-            log(f"{status:7s} {student}: {score:g}/{max_score:g} in {secs:.1f} s"
-                + (f"  [{len(flags)} flag(s)]" if flags else ""))
-    finally:
-        for t in threads:
-            t.join(timeout=60)
-        if not keep_stage:
-            shutil.rmtree(stage, ignore_errors=True)
+    batch, current = scale.plan(jobs_for(course, assignment, todo, settings), state,
+                                force=force or bool(students))
+    if current:
+        log(f"{len(current)} submission(s) graded before and unchanged, kept (--force regrades)")
+    expected = scale.expected_seconds(state, [j.student for j in batch])
+    runs = (run_jobs(batch, max(1, min(jobs, len(batch))), executor) if cluster is None
+            else scale.run_on_cluster(cluster, batch, expected))
+    for job, result, why in progress(runs, expected, key=lambda run: run[0].student,
+                                     desc=f"grading {assignment}"):
+        student = job.student
+        flags = list(record["flags"].get(student, []))
+        if result is not None and (result.student, result.assignment) != (student, assignment):
+            result, why = None, "the worker answered for another job"  # never merged
+        if result is not None and result.error is None:
+            flags += result.flags + ([UNSAFE_FLAG] if result.unsafe else [])
+            score, max_score = write_result(course, assignment, result, flagged=bool(flags))
+            status, seconds, cells = "graded", result.seconds, result.cell_seconds
+        else:
+            flags += (result.flags if result else []) + [
+                f"not graded, scored 0: {result.error if result else why}"]
+            score, max_score = zero_submission(course, assignment, student)
+            status, seconds, cells = "failed", result.seconds if result else 0.0, {}
+        state[student] = {"status": status, "score": score, "max_score": max_score,
+                          "seconds": round(seconds, 3), "cell_seconds": cells, "flags": flags,
+                          **scale.fingerprint(job)}
+        write_json(state_path, state)  # after every student: a crash loses nothing done
+        log(f"{status:7s} {student}: {score:g}/{max_score:g} in {seconds:.1f} s"
+            + (f"  [{len(flags)} flag(s)]" if flags else ""))
     for student, reasons in sorted(unusable.items()):
         score, max_score = zero_submission(course, assignment, student)
         state[student] = {"status": "unusable", "score": score, "max_score": max_score,
                           "seconds": 0.0, "cell_seconds": {},
-                          "flags": list(collect_flags.get(student, [])) + [
+                          "flags": list(record["flags"].get(student, [])) + [
                               f"no usable notebook, scored 0: {r}" for r in reasons]}
         log(f"unusable {student}: 0/{max_score:g} ({'; '.join(reasons)})")
     write_json(state_path, state)
-    log(f"autograded {len(todo)} submission(s) of {assignment} with {n_workers} worker(s) in "
+    where = f"on {cluster}" if cluster else f"with {max(1, min(jobs, len(batch)))} worker(s)"
+    log(f"autograded {len(batch)} submission(s) of {assignment} {where} in "
         f"{time.perf_counter() - t_start:.1f} s")
     return state

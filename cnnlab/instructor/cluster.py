@@ -23,15 +23,20 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import operator
 import os
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 ATTEMPTS = 2  # a task whose worker dies is run once more elsewhere, then recorded as failed
+SCHEDULER_CONFIG = {"distributed.scheduler.allowed-failures": ATTEMPTS - 1,
+                    "distributed.scheduler.worker-saturation": 1.0}
 
 
 @dataclass(frozen=True)
@@ -190,10 +195,13 @@ class DaskExecutor:
     """Tasks on a ``dask.distributed`` cluster: an existing scheduler (``address``, e.g.
     ``tcp://10.0.0.5:8786``) or a LocalCluster of ``n_workers`` single-threaded processes.
 
-    Retrying a task whose worker died is the scheduler's job; it gives up once a task has killed
-    ``distributed.scheduler.allowed-failures`` + 1 workers. The LocalCluster is made with 1 (one
-    retry); start a scheduler of your own with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1``
-    for the same rule (``retries_on_loss`` reports what the scheduler uses)."""
+    Retrying a task whose worker died is the scheduler's job; it gives up once a task has been
+    on ``distributed.scheduler.allowed-failures`` + 1 workers that died, and it charges a death
+    to every task the worker held, running or queued. The LocalCluster is made with
+    ``SCHEDULER_CONFIG`` (one retry, a worker holds only the task it runs); start a scheduler of
+    your own with the same (``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1
+    DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0``; ``retries_on_loss`` reports what the
+    scheduler uses)."""
 
     def __init__(self, address: str | None = None, n_workers: int | None = None,
                  connect_timeout: float = 30):
@@ -205,7 +213,7 @@ class DaskExecutor:
         if address is None:
             if not n_workers or n_workers < 1:
                 raise ValueError(f"a local Dask cluster needs n_workers >= 1, not {n_workers!r}")
-            with dask.config.set({"distributed.scheduler.allowed-failures": ATTEMPTS - 1}):
+            with dask.config.set(SCHEDULER_CONFIG):
                 self.cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1,
                                             processes=True, dashboard_address=None,
                                             host="127.0.0.1")
@@ -281,19 +289,19 @@ def executor_for(cluster: str | None, jobs: int = 1) -> LocalExecutor | DaskExec
                      "tcp://10.0.0.5:8786, or local:N for N workers on this machine")
 
 
-def progress(outcomes: Iterable[Outcome], expected: dict[str, float],
-             desc: str = "grading") -> Iterator[Outcome]:
-    """Pass ``outcomes`` through, drawing a tqdm bar on a terminal (silent when stderr is not
-    one): its ETA counts the expected seconds of what is left, not the number of submissions."""
+def progress(items: Iterable[T], expected: dict[str, float], key: Callable[[T], str] = (
+        operator.attrgetter("key")), desc: str = "grading") -> Iterator[T]:
+    """Pass ``items`` (outcomes, or anything ``key`` names a task of) through, drawing a tqdm bar
+    on a terminal (silent when stderr is not one): its ETA counts the expected seconds of what
+    is left, not the number of submissions."""
     from tqdm import tqdm
 
-    total = sum(expected.values()) or float(len(expected))
+    weighted = sum(expected.values()) > 0
+    total = sum(expected.values()) if weighted else float(len(expected))
     with tqdm(total=round(total, 1), desc=desc, unit="s", disable=None, leave=False,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"
               ) as bar:
-        done = 0
-        for out in outcomes:
-            done += 1
+        for done, item in enumerate(items, 1):
             bar.set_postfix_str(f"{done}/{len(expected)} submissions", refresh=False)
-            bar.update(round(expected.get(out.key, 0.0) if sum(expected.values()) else 1.0, 1))
-            yield out
+            bar.update(round(expected.get(key(item), 0.0), 1) if weighted else 1.0)
+            yield item

@@ -1,146 +1,76 @@
-"""``cnnlab autograde A --cluster ...``: one task per submission on an executor, only the parent
-writes the gradebook.
+"""What ``cnnlab autograde`` adds to scale out: grading on a Dask cluster, and re-runs that grade
+only what is missing or stale.
 
-The parent packs each submission (its bytes, the assignment's release id, the shared assignment
-bundle: ``remote.py``), submits it with the time it took last run (longest first), and as each
-outcome arrives writes it through nbgrader's Gradebook API in one transaction, copies the
-autograded notebooks and records the student in ``autograde.json``, so an interrupted run loses
-nothing graded. A re-run grades only what is missing or stale: a submission whose bytes or whose
-assignment's release id changed, or one that failed last time (``--force`` regrades everyone,
-``--student`` the ones named). The unit that grades is named in one place, ``UNIT``.
+``run_on_cluster(cluster, jobs, expected)`` answers like ``autograde.run_jobs``, ``(job, Result or
+None, why)`` as each job finishes, but runs the trusted unit (``UNIT``: the runner's
+``grade_submission``) as one Dask task per submission: the task carries the ``Job`` (the
+submission's bytes, the instructor's source and released notebooks, the settings) and returns the
+``Result``; the parent alone writes the gradebook. A re-run skips a submission whose last record
+says it was graded from the same bytes and the same release (``fingerprint``); the others go
+longest-expected first (last run's seconds), so one slow notebook does not leave a tail.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import statistics
-import tempfile
-import time
-from pathlib import Path
+from collections.abc import Iterator
 
-from . import remote
-from .autograde import (
-    Limits,
-    _check_released,
-    _copy_autograded,
-    merge_result,
-    snapshot_gradebook,
-    submitted_students,
-    zero_submission,
-)
-from .cluster import Executor, executor_for, progress
-from .collect import collect_record
-from .course import Course, read_json, write_json
-
-UNIT = remote.grade_remote  # the per-submission unit every executor runs
+from .cluster import executor_for
+from .runner.protocol import Job, Result
 
 
-def release_id(course: Course, assignment: str) -> str:
-    """A digest of the assignment as released: its source and release folders."""
-    return remote.tree_digest({**{f"source/{k}": v for k, v in
-                                  remote.read_tree(course.source / assignment).items()},
-                               **{f"release/{k}": v for k, v in
-                                  remote.read_tree(course.release / assignment).items()}})
+def UNIT(job: Job) -> Result:  # noqa: N802 (the one name of the unit every executor runs)
+    from .runner.grade import grade_submission
+
+    return grade_submission(job)
 
 
-def is_current(record: dict | None, digest: str, rid: str) -> bool:
-    """Whether last run's ``record`` of a student still stands for these bytes and release."""
-    return bool(record) and record.get("status") == "graded" and (
-        record.get("digest") == digest and record.get("release_id") == rid)
+def _digest(files: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+def fingerprint(job: Job) -> dict[str, str]:
+    """The submission's digest and the assignment's release id (a digest of the instructor's
+    source and released notebooks): a record with both unchanged still stands."""
+    return {"digest": _digest(job.submission),
+            "release_id": _digest({**{f"source/{k}": v for k, v in job.source.items()},
+                                   **{f"release/{k}": v for k, v in job.release.items()}})}
+
+
+def is_current(record: dict | None, job: Job) -> bool:
+    """Whether last run's ``record`` of ``job``'s student stands: graded from the same bytes and
+    the same release."""
+    if not record or record.get("status") != "graded":
+        return False
+    return all(record.get(k) == v for k, v in fingerprint(job).items())
 
 
 def expected_seconds(state: dict, students: list[str]) -> dict[str, float]:
-    """Last run's time per student; the median of the others for one never graded (1 s if none)."""
+    """Last run's seconds per student; the median of the graded ones for a newcomer (1 s if
+    nothing was graded yet)."""
     known = [r["seconds"] for r in state.values() if r.get("status") == "graded"]
     typical = statistics.median(known) if known else 1.0
     return {s: float(state.get(s, {}).get("seconds") or typical) for s in students}
 
 
-def bundle(course: Course, assignment: str, limits: Limits) -> remote.AssignmentBundle:
-    with tempfile.TemporaryDirectory(prefix="cnnlab-bundle-") as tmp:
-        db = Path(tmp) / "definitions.db"
-        snapshot_gradebook(course.db_url, db, definitions_only=True)
-        gradebook = db.read_bytes()
-    return remote.AssignmentBundle(
-        name=assignment, release_id=release_id(course, assignment),
-        config=(course.root / "nbgrader_config.py").read_bytes(),
-        source=remote.read_tree(course.source / assignment),
-        release=remote.read_tree(course.release / assignment), gradebook=gradebook,
-        limits=limits)
+def plan(jobs: list[Job], state: dict, force: bool) -> tuple[list[Job], list[str]]:
+    """(the jobs to run, longest expected first; the students whose record stands)."""
+    todo = [j for j in jobs if force or not is_current(state.get(j.student), j)]
+    expected = expected_seconds(state, [j.student for j in todo])
+    todo.sort(key=lambda j: -expected[j.student])  # stable: ties keep the students' order
+    return todo, sorted({j.student for j in jobs} - {j.student for j in todo})
 
 
-def autograde_on(course: Course, assignment: str, executor: Executor, limits: Limits,
-                 students: list[str] | None = None, force: bool = False, log=print) -> dict:
-    """Grade the missing and stale submissions of ``assignment`` on ``executor``."""
-    course.check_assignment(assignment)
-    _check_released(course, assignment)
-    t_start = time.perf_counter()
-    state_path = course.state_dir(assignment) / "autograde.json"
-    state = read_json(state_path, {})
-    record = collect_record(course, assignment)
-    shared = bundle(course, assignment, limits)
-    todo: dict[str, remote.RemoteJob] = {}
-    up_to_date = []
-    submitted = submitted_students(course, assignment)
-    for s in submitted:
-        if students and s not in students:
-            continue
-        files = remote.read_tree(course.submitted / s / assignment)
-        digest = remote.tree_digest(files)
-        if not (force or students) and is_current(state.get(s), digest, shared.release_id):
-            up_to_date.append(s)
-            continue
-        todo[s] = remote.RemoteJob(s, files, digest, shared)
-    if up_to_date:
-        log(f"{len(up_to_date)} submission(s) already graded and unchanged (--force regrades)")
-    expected = expected_seconds(state, list(todo))
-    for s, job in todo.items():
-        executor.submit(UNIT, job, key=s, expected_seconds=expected[s])
-    for out in progress(executor.as_completed(), expected, desc=f"grading {assignment}"):
-        s = out.key
-        flags = list(record["flags"].get(s, []))
-        res = out.value.result if out.ok else None
-        if res is not None and res.get("error") is None and res.get("notebooks"):
-            flags += res["flags"]
-            score, max_score = merge_result(course, assignment, res, flagged=bool(flags))
-            with tempfile.TemporaryDirectory(prefix="cnnlab-graded-") as tmp:
-                remote.write_tree(out.value.autograded, Path(tmp))
-                _copy_autograded(Path(tmp), course.autograded / s / assignment,
-                                 course.source / assignment)
-            status, seconds = "graded", res["seconds"]
-        else:
-            why = (res or {}).get("error") or out.error
-            flags += (res or {}).get("flags", []) + [f"not graded, scored 0: {why}"]
-            score, max_score = zero_submission(course, assignment, s)
-            status, seconds = "failed", out.seconds
-        state[s] = {"status": status, "score": score, "max_score": max_score,
-                    "seconds": round(seconds, 3), "cell_seconds": (res or {}).get(
-                        "cell_seconds", {}), "flags": flags, "digest": todo[s].digest,
-                    "release_id": shared.release_id, "where": out.where,
-                    "task_seconds": round(out.seconds, 3)}
-        write_json(state_path, state)  # after every student: a crash loses nothing done
-        log(f"{status:7s} {s}: {score:g}/{max_score:g} in {seconds:.1f} s on {out.where or '?'}"
-            + (f"  [{len(flags)} flag(s)]" if flags else ""))
-    for s, reasons in sorted(record["unusable"].items()):
-        if s in submitted or (students and s not in students):
-            continue
-        score, max_score = zero_submission(course, assignment, s)
-        state[s] = {"status": "unusable", "score": score, "max_score": max_score,
-                    "seconds": 0.0, "cell_seconds": {},
-                    "flags": list(record["flags"].get(s, [])) + [
-                        f"no usable notebook, scored 0: {r}" for r in reasons]}
-        log(f"unusable {s}: 0/{max_score:g} ({'; '.join(reasons)})")
-    write_json(state_path, state)
-    log(f"autograded {len(todo)} submission(s) of {assignment} in "
-        f"{time.perf_counter() - t_start:.1f} s")
-    return state
-
-
-def autograde_cluster(course: Course, assignment: str, cluster: str, limits: Limits,
-                      students: list[str] | None = None, force: bool = False,
-                      log=print) -> dict:
-    """``--cluster local:N`` or ``--cluster tcp://host:port``: see ``cluster.executor_for``."""
-    if limits.timeout is None:
-        limits = dataclasses.replace(limits, timeout=course.execute_timeout)
+def run_on_cluster(cluster: str, jobs: list[Job], expected: dict[str, float]
+                   ) -> Iterator[tuple[Job, Result | None, str | None]]:
+    """``--cluster local:N`` or ``tcp://host:port``: one task per job (see ``cluster``)."""
+    by_student = {j.student: j for j in jobs}
     with executor_for(cluster) as ex:
-        return autograde_on(course, assignment, ex, limits, students, force, log)
+        for job in jobs:
+            ex.submit(UNIT, job, key=job.student, expected_seconds=expected[job.student])
+        for out in ex.as_completed():
+            yield by_student[out.key], out.value if out.ok else None, out.error

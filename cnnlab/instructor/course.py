@@ -16,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
 CONFIG_NAME = "nbgrader_config.py"
+DEFAULT_IMPORTABLE = ("numpy", "cnnlab.grading")
 
 
 def ensure_tools_on_path() -> None:
@@ -129,6 +130,7 @@ class Course:
     grading: Path
     course_id: str = "default_course"
     execute_timeout: int = 60
+    sandbox_importable: dict = field(default_factory=dict)  # assignment -> packages, "*": default
 
     @classmethod
     def load(cls, root: str | os.PathLike | None = None) -> Course:
@@ -158,6 +160,7 @@ class Course:
             grading=grading,
             course_id=cfg.get("course_id") or "default_course",
             execute_timeout=int(full.get("Execute", {}).get("timeout") or 60),
+            sandbox_importable=dict(full.get("Sandbox", {}).get("importable") or {}),
         )
 
     @property
@@ -229,6 +232,12 @@ class Course:
     def notebooks(self, assignment: str) -> list[str]:
         """Notebook names (without .ipynb) of an assignment, from its source folder."""
         return sorted(p.stem for p in (self.source / assignment).glob("*.ipynb"))
+
+    def importable(self, assignment: str) -> tuple[str, ...]:
+        """What a student's code may import while ``assignment`` is graded (``c.Sandbox.importable``
+        of nbgrader_config.py; the standard library is always there)."""
+        table = self.sandbox_importable
+        return tuple(table.get(assignment) or table.get("*") or DEFAULT_IMPORTABLE)
 
     def state_dir(self, assignment: str) -> Path:
         d = self.grading / "cnnlab" / assignment

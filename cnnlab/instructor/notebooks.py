@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import nbformat
-
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
@@ -44,6 +42,3 @@ def keep_solutions(source: str) -> str:
     lines = source.split("\n")
     return "\n".join(x for x in lines if BEGIN_SOLUTION not in x and END_SOLUTION not in x)
 
-
-def read(path) -> nbformat.NotebookNode:
-    return nbformat.read(str(path), as_version=4)

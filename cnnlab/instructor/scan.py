@@ -1,5 +1,5 @@
-"""Read a submission before grading and say what looks wrong (for the report; nbgrader and the
-sandbox decide the scores).
+"""Read a submission before grading and say what looks wrong (for the report only: the trusted
+grader decides the scores, the sandbox confines the code).
 
 * test and read-only cells compared with the released notebook: deleted, edited, duplicated;
 * answer cells parsed: a syntax error; code that replaces checkers (``np.allclose = ...``,
@@ -80,6 +80,10 @@ def scan_answer(tree: ast.AST, aliases: dict[str, str], where: str) -> list[str]
             if isinstance(f, ast.Attribute) and _root(f, aliases) == "os" and f.attr in (
                     "system", "popen", "_exit", "kill", "fork"):
                 found.append(f"{where}: calls os.{f.attr}()")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                _outside_path(node.value)):
+            found.append(f"{where}: refers to the path {node.value[:120]!r} outside its folder "
+                         "(reading or writing files there finds nothing: the sandbox hides them)")
         if isinstance(node, ast.Import | ast.ImportFrom):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [
                 node.module or ""]
@@ -90,6 +94,11 @@ def scan_answer(tree: ast.AST, aliases: dict[str, str], where: str) -> list[str]
                 elif top in SUSPECT_MODULES:
                     found.append(f"{where}: imports {m}")
     return found
+
+
+def _outside_path(s: str) -> bool:
+    """An absolute file path (``/etc/passwd``, not a lone ``/``) or one climbing with ``../``."""
+    return (s.startswith("/") and "/" in s[1:] and " " not in s and "\n" not in s) or "../" in s
 
 
 def scan_notebook(nb, release_nb) -> list[str]:
