@@ -6,9 +6,10 @@ path's overhead per submission and the projected time for a whole course on W tw
     .venv/bin/python benchmarks/bench_cluster.py --assignment toy --students 10 --no-projection
 
 Both contenders grade the same submissions (correct, partial and blank in turn) in fresh scratch
-copies of the course (``bench_autograde.make_course``). The cluster is real: ``dask scheduler``
-and two ``dask worker --nthreads 1`` processes (started as the tests start them), the gradebook
-is sqlite in both runs so that only the executor differs.
+copies of the course (``bench_autograde.make_course``), with the same trusted unit
+(``runner.grade.grade_submission``). The cluster is real: ``dask scheduler`` and two
+``dask worker --nthreads 1`` processes (started as the tests start them); the gradebook is sqlite
+in both runs so that only the executor differs.
 
 Overhead per submission (target < 0.2 s) is counted two ways:
 * batch: wall x workers / N - the unit's mean run time on the worker (what each worker slot spends
@@ -38,9 +39,11 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 from bench_autograde import make_course  # noqa: E402
 from daskproc import start_cluster  # noqa: E402
 
-from cnnlab.instructor import autograde, cluster_grade, remote  # noqa: E402
+from cnnlab.instructor import autograde  # noqa: E402
 from cnnlab.instructor.cluster import DaskExecutor  # noqa: E402
 from cnnlab.instructor.course import Course, find_course_root  # noqa: E402
+
+PRELOAD = ["cnnlab.instructor.runner.grade"]
 
 
 def uptime() -> str:
@@ -59,16 +62,13 @@ def timed_autograde(course: Course, assignment: str, timeout: int, **how) -> tup
 
 
 def round_trip(address: str, course: Course, assignment: str, timeout: int) -> float:
-    """Seconds per task for N tasks carrying the real job bytes to a unit that returns at once."""
-    limits = autograde.Limits(timeout=timeout)
-    shared = cluster_grade.bundle(course, assignment, limits)
+    """Seconds per task for N tasks carrying the real jobs to a unit that returns at once."""
+    settings = autograde.settings_for(course, assignment, autograde.Limits(timeout=timeout))
     students = autograde.submitted_students(course, assignment)
     with DaskExecutor(address=address) as ex:
         t = time.perf_counter()
-        for s in students:
-            files = remote.read_tree(course.submitted / s / assignment)
-            job = remote.RemoteJob(s, files, remote.tree_digest(files), shared)
-            ex.submit(operator.attrgetter("digest"), job, key=s)
+        for job in autograde.jobs_for(course, assignment, students, settings):
+            ex.submit(operator.attrgetter("student"), job, key=job.student)
         outs = list(ex.as_completed())
         wall = time.perf_counter() - t
     assert all(o.ok for o in outs), [o.error for o in outs if not o.ok]
@@ -96,13 +96,13 @@ def main() -> None:
         print(f"local --jobs 2:                      {local_wall:7.1f} s  "
               f"({local_wall / n:.2f} s/submission)")
         dask = start_cluster(workers)
+        with DaskExecutor(address=dask.address) as ex:  # long-lived workers are warm
+            print(f"warming the fresh workers (imports): {ex.preload(PRELOAD):.1f} s")
         course = make_course(base / "cluster", a.assignment, n)
         wall, state = timed_autograde(course, a.assignment, a.timeout, cluster=dask.address)
-        grading = sum(r["seconds"] for r in state.values()) / n
-        unit = sum(r["task_seconds"] for r in state.values()) / n
+        unit = sum(r["seconds"] for r in state.values()) / n
         print(f"--cluster (scheduler + {workers} x 1 thread): {wall:7.1f} s  "
-              f"({wall / n:.2f} s/submission; on a worker the task took {unit:.2f} s, "
-              f"{grading:.2f} s of it grading)")
+              f"({wall / n:.2f} s/submission; the unit itself took {unit:.2f} s on a worker)")
         print(f"cluster / local wall: {wall / local_wall:.2f}x")
         overhead = wall * workers / n - unit
         print(f"cluster overhead per submission (batch): {overhead:+.3f} s (target < 0.2 s)")

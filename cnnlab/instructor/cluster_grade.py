@@ -70,6 +70,7 @@ def run_on_cluster(cluster: str, jobs: list[Job], expected: dict[str, float]
     """``--cluster local:N`` or ``tcp://host:port``: one task per job (see ``cluster``)."""
     by_student = {j.student: j for j in jobs}
     with executor_for(cluster) as ex:
+        ex.preload(["cnnlab.instructor.runner.grade"])  # while the workers wait for tasks
         for job in jobs:
             ex.submit(UNIT, job, key=job.student, expected_seconds=expected[job.student])
         for out in ex.as_completed():
