@@ -98,6 +98,7 @@ def test_local_worker_death_is_retried_once_then_failed():
 
 # ------------------------------------------------------------------- a real Dask cluster
 
+@pytest.mark.slow
 def test_dask_runs_longest_first_on_both_workers(dask_cluster):
     with DaskExecutor(address=dask_cluster.address) as ex:
         assert ex.retries_on_loss == 1
@@ -112,6 +113,7 @@ def test_dask_runs_longest_first_on_both_workers(dask_cluster):
     assert set(started[:2]) == {"t5", "t4"}, f"longest expected first, started in order {started}"
 
 
+@pytest.mark.slow
 def test_dask_worker_killed_mid_task_is_retried_elsewhere(dask_cluster, tmp_path):
     marker = tmp_path / "started"
     with DaskExecutor(address=dask_cluster.address) as ex:

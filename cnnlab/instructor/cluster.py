@@ -49,6 +49,8 @@ class Outcome:
         error: why it failed (None on success): the unit's exception or the lost workers.
         seconds: the unit's own run time on the worker (the submit-to-result time on failure).
         where: the worker that ran it (``host:pid`` or a Dask worker address).
+        cpu_seconds: CPU time of the worker process and the processes it waited for (the
+            sandboxes) while the unit ran: what the machine's load does not change.
     """
 
     key: str
@@ -56,6 +58,7 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
     where: str = ""
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -85,11 +88,20 @@ class Executor(Protocol):
     def __exit__(self, *exc) -> None: ...
 
 
-def timed(unit: Callable[[Any], Any], job: Any) -> tuple[Any, float, str]:
-    """Run ``unit(job)`` on a worker: (its value, its run time in seconds, ``host:pid``)."""
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    import resource
+
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + c.ru_utime + c.ru_stime
+
+
+def timed(unit: Callable[[Any], Any], job: Any) -> tuple[Any, float, str, float]:
+    """Run ``unit(job)`` on a worker: (its value, its run time in seconds, ``host:pid``, CPU
+    seconds)."""
+    t0, c0 = time.perf_counter(), _cpu()
     value = unit(job)
-    return value, time.perf_counter() - t0, f"{socket.gethostname()}:{os.getpid()}"
+    return (value, time.perf_counter() - t0, f"{socket.gethostname()}:{os.getpid()}",
+            _cpu() - c0)
 
 
 def _reason(e: BaseException) -> str:
@@ -159,8 +171,8 @@ class LocalExecutor:
                 task, i, t0 = running.pop(fut)
                 exc = fut.exception()
                 if exc is None:
-                    value, seconds, where = fut.result()
-                    yield Outcome(task.key, value, None, seconds, where)
+                    value, seconds, where, cpu = fut.result()
+                    yield Outcome(task.key, value, None, seconds, where, cpu)
                 elif isinstance(exc, cf.process.BrokenProcessPool):
                     self._slots[i].shutdown(wait=False)
                     self._slots[i] = None
@@ -252,8 +264,8 @@ class DaskExecutor:
         for fut in as_completed(list(futures), loop=self.client.loop):
             task, t0 = futures.pop(fut)
             if fut.status == "finished":
-                value, seconds, where = fut.result()
-                yield Outcome(task.key, value, None, seconds, where)
+                value, seconds, where, cpu = fut.result()
+                yield Outcome(task.key, value, None, seconds, where, cpu)
             else:
                 exc = fut.exception()
                 error = (_lost(exc.allowed_failures + 1, "the Dask worker running it")

@@ -126,7 +126,7 @@ class Course:
     submitted: Path
     autograded: Path
     feedback: Path
-    db_url: str
+    db_url: str = field(repr=False)  # may hold a password: shown only as ``db_shown``
     grading: Path
     course_id: str = "default_course"
     execute_timeout: int = 60
