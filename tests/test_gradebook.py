@@ -92,9 +92,10 @@ def test_wrong_password_is_refused_without_it(postgres, tmp_path, capsys):  # no
     assert PASSWORD not in err and postgres.password not in err
 
 
-def _formgrader(db_url: str, student: str, cell: str, stop, log) -> None:
+def _formgrader(db_url: str, student: str, cell: str, ready, stop, log) -> None:
     """What the formgrader does when a TA scores a cell: nbgrader's Gradebook API, one commit
-    per edit; repeated until ``stop``, each commit's time sent to ``log``."""
+    per edit; ``ready`` after the first, repeated until ``stop``, each commit's time and score
+    sent to ``log``."""
     from nbgrader.api import Gradebook
 
     with Gradebook(db_url, "default_course") as gb:
@@ -104,6 +105,7 @@ def _formgrader(db_url: str, student: str, cell: str, stop, log) -> None:
             grade.manual_score = 0.25 * (i % 4 + 1)
             gb.db.commit()
             log.put((time.time(), grade.manual_score))
+            ready.set()
             i += 1
             time.sleep(0.05)
 
@@ -140,9 +142,10 @@ def test_whole_cycle_on_postgresql_with_a_concurrent_manual_grade(postgres, tmp_
         ("ada", "test_square"): 1.0, ("ada", "test_square_hidden"): 2.0, ("ada", "test_cube"): 2.0}
 
     ctx = multiprocessing.get_context("spawn")
-    stop, log = ctx.Event(), ctx.Queue()
-    ta = ctx.Process(target=_formgrader, args=(url, "ada", "test_square", stop, log))
+    ready, stop, log = ctx.Event(), ctx.Event(), ctx.Queue()
+    ta = ctx.Process(target=_formgrader, args=(url, "ada", "test_square", ready, stop, log))
     ta.start()
+    assert ready.wait(180), "the formgrader process never committed an edit"
     t0 = time.time()
     try:
         assert main(c + ["autograde", "toy", "--student", "ada", "--timeout", "30"]) == 0

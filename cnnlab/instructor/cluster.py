@@ -1,6 +1,7 @@
 """Where grading units run: a local process pool or a Dask cluster, behind one small interface.
 
-``autograde`` gives an ``Executor`` one task per submission and reads the outcomes as they finish::
+A caller (``cluster_grade.run_on_cluster`` for ``cnnlab autograde --cluster``) gives an
+``Executor`` one task per submission and reads the outcomes as they finish::
 
     with executor_for("local:2") as ex:            # or "tcp://scheduler:8786", or jobs=2 locally
         for job in jobs:
@@ -17,6 +18,9 @@ run once more elsewhere, and if that worker dies too it is recorded as failed wi
 Tasks start longest-expected-first (the caller passes the last run's time per submission), so one
 slow notebook does not leave a tail at the end of the batch. ``progress`` draws a bar with an ETA
 (weighted by the expected seconds) on a terminal and is silent otherwise.
+
+``DaskExecutor`` runs the tasks on a cluster; ``LocalExecutor`` is the same interface on local
+processes (``autograde``'s default pool is still its own ``run_jobs``, which runs the same unit).
 """
 
 from __future__ import annotations
