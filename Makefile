@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv book book-clean test test-fast lint chromium axe bubblewrap release benchmark mutants clean
+.PHONY: venv book book-clean test test-fast lint chromium axe bubblewrap postgres release benchmark mutants clean
 
 # A virtual environment with cnnlab (editable) and every pinned dependency from pyproject.toml.
 venv: $(STAMP)
@@ -34,11 +34,15 @@ axe:
 bubblewrap:
 	@bash tools/install-bubblewrap.sh
 
+# Debian's PostgreSQL 15 binaries for the gradebook tests (installed when missing and we are root).
+postgres:
+	@bash tools/install-postgres.sh
+
 # The whole suite: lint, cnnlab, the nbgrader cycle, the built book in Chromium.
-test: venv chromium axe bubblewrap book
+test: venv chromium axe bubblewrap postgres book
 	$(PY) -m pytest
 
-test-fast: venv bubblewrap
+test-fast: venv bubblewrap postgres
 	$(PY) -m pytest -m "not slow and not browser"
 
 lint: venv

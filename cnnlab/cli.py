@@ -4,6 +4,7 @@
                                             --bundle: also one zip per assignment for students
     cnnlab collect ASSIGNMENT SOURCE        an LMS zip or folder -> grading/submitted/
     cnnlab autograde ASSIGNMENT [--jobs N]  grade in N processes into grading/gradebook.db
+             [--cluster tcp://host:8786|local:N]   ... or on a Dask cluster
     cnnlab feedback ASSIGNMENT              HTML per student, hidden tests not shown
     cnnlab export [ASSIGNMENT]              grading/grades*.csv, cells*.csv (--format canvas|moodle)
     cnnlab report ASSIGNMENT                grading/report-<assignment>.html
@@ -66,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="run students' code without bubblewrap (macOS): no isolation at all")
     s.add_argument("--stale", action="store_true",
                    help="grade only the students graded against an older version")
+    s.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on Dask: tcp://host:8786 (a running scheduler) or local:N "
+                        "(N local workers)")
+    s.add_argument("--force", action="store_true",
+                   help="regrade submissions already graded and unchanged (default: a re-run "
+                        "grades only what is missing, failed or changed)")
 
     s = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     s.add_argument("assignment")
@@ -128,6 +135,7 @@ def _run(args) -> int:
                  course_root=Path(args.course) if args.course else None)
         return 0
     course = Course.load(args.course)
+    course.check_database()
     if args.command == "release":
         from .instructor.release import release
 
@@ -154,7 +162,8 @@ def _run(args) -> int:
         autograde(course, args.assignment, jobs=args.jobs, students=args.student, stale=args.stale,
                   limits=Limits(timeout=args.timeout, mem_mb=args.memory_mb,
                                 max_output_chars=args.max_output,
-                                unsafe_no_sandbox=args.unsafe_no_sandbox))
+                                unsafe_no_sandbox=args.unsafe_no_sandbox),
+                  cluster=args.cluster, force=args.force)
     elif args.command == "feedback":
         from .instructor.feedback import feedback
 

@@ -57,12 +57,12 @@ def submitted_students(course: Course, assignment: str) -> list[str]:
 
 
 def _check_released(course: Course, assignment: str) -> None:
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    if not course.db_path.exists():
+    if course.db_path is not None and not course.db_path.exists():
         raise ValueError(f"no gradebook at {course.db_path}: run `cnnlab release {assignment}` "
                          "first")
-    with Gradebook(course.db_url, course.course_id) as gb:
+    with course.gradebook() as gb:
         try:
             gb.find_assignment(assignment)
         except MissingEntry:
@@ -157,12 +157,13 @@ def _timestamp(course: Course, assignment: str, student: str):
 
 
 def write_result(course: Course, assignment: str, result: Result, flagged: bool):
-    """Record one result's verdicts in the gradebook and its autograded notebooks on disk;
-    return (score, max score)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    """Record one result's verdicts in the gradebook (one transaction, only the columns
+    autograding owns: a manual grade entered in the formgrader meanwhile is kept) and its
+    autograded notebooks on disk; return (score, max score)."""
+    from nbgrader.api import MissingEntry
 
     student = result.student
-    with _quiet_sqlalchemy(), Gradebook(course.db_url, course.course_id) as gb:
+    with _quiet_sqlalchemy(), course.gradebook() as gb:
         gb.update_or_create_student(student)
         ts = _timestamp(course, assignment, student)
         gb.update_or_create_submission(assignment, student, **({"timestamp": ts} if ts else {}))
@@ -194,9 +195,7 @@ def write_result(course: Course, assignment: str, result: Result, flagged: bool)
 
 def zero_submission(course: Course, assignment: str, student: str) -> tuple[float, float]:
     """Record a submission that could not be graded: 0 on every graded cell, flagged."""
-    from nbgrader.api import Gradebook
-
-    with _quiet_sqlalchemy(), Gradebook(course.db_url, course.course_id) as gb:
+    with _quiet_sqlalchemy(), course.gradebook() as gb:
         gb.update_or_create_student(student)
         sub = gb.update_or_create_submission(assignment, student)
         for nb in sub.notebooks:
@@ -210,9 +209,12 @@ def zero_submission(course: Course, assignment: str, student: str) -> tuple[floa
 
 
 def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | None = None,
-              students: list[str] | None = None, log=print, executor=None, stale: bool = False) -> dict:
+              students: list[str] | None = None, log=print, executor=None, stale: bool = False,
+              cluster: str | None = None, force: bool = False) -> dict:
     """Autograde every collected submission of ``assignment`` with ``jobs`` worker processes
-    (``stale``: only the students graded against an older version of the assignment), holding the
+    or on a Dask ``cluster`` (``local:N`` or a scheduler's address: ``cluster_grade``);
+    only what is missing, failed or changed since the last run is graded, unless ``force`` or
+    ``students`` (``stale``: only the students graded against an older version), holding the
     course's lock; then late penalties, graded versions and the audit log.
 
     Returns the per-student record also written to ``autograde.json``."""
@@ -230,7 +232,8 @@ def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | N
         ran = set(submitted_students(course, assignment)) | set(
             collect_record(course, assignment)["unusable"])
         state = _autograde(course, assignment, jobs=jobs, limits=limits, students=students,
-                           log=log, executor=executor)
+                           log=log, executor=executor,
+                           cluster=cluster, force=force)
         graded = sorted(s for s in ran if s in state and (not students or s in students))
         penalties = late.apply_penalties(course, assignment, graded, log=log)
         versions.record_graded(course, assignment, graded)
@@ -243,8 +246,11 @@ def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | N
 
 
 def _autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | None = None,
-               students: list[str] | None = None, log=print, executor=None) -> dict:
+               students: list[str] | None = None, log=print, executor=None,
+               cluster: str | None = None, force: bool = False) -> dict:
     """The grading run itself (see ``autograde``)."""
+    from . import cluster_grade as scale
+    from .cluster import progress
     from .runner import sandbox
 
     limits = limits or Limits()
@@ -267,8 +273,15 @@ def _autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | 
     state_path = course.state_dir(assignment) / "autograde.json"
     state = read_json(state_path, {})
     t_start = time.perf_counter()
-    for job, result, why in run_jobs(jobs_for(course, assignment, todo, settings),
-                                     max(1, min(jobs, len(todo))), executor):
+    batch, current = scale.plan(jobs_for(course, assignment, todo, settings), state,
+                                force=force or bool(students))
+    if current:
+        log(f"{len(current)} submission(s) graded before and unchanged, kept (--force regrades)")
+    expected = scale.expected_seconds(state, [j.student for j in batch])
+    runs = (run_jobs(batch, max(1, min(jobs, len(batch))), executor) if cluster is None
+            else scale.run_on_cluster(cluster, batch, expected))
+    for job, result, why in progress(runs, expected, key=lambda run: run[0].student,
+                                     desc=f"grading {assignment}"):
         student = job.student
         flags = list(record["flags"].get(student, []))
         if result is not None and (result.student, result.assignment) != (student, assignment):
@@ -286,7 +299,7 @@ def _autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | 
             cpu = result.cpu_seconds if result else 0.0
         state[student] = {"status": status, "score": score, "max_score": max_score,
                           "seconds": round(seconds, 3), "cpu_seconds": cpu, "cell_seconds": cells,
-                          "flags": flags}
+                          "flags": flags, **scale.fingerprint(job)}
         write_json(state_path, state)  # after every student: a crash loses nothing done
         log(f"{status:7s} {student}: {score:g}/{max_score:g} in {seconds:.1f} s"
             + (f"  [{len(flags)} flag(s)]" if flags else ""))
@@ -298,6 +311,7 @@ def _autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | 
                               f"no usable notebook, scored 0: {r}" for r in reasons]}
         log(f"unusable {student}: 0/{max_score:g} ({'; '.join(reasons)})")
     write_json(state_path, state)
-    log(f"autograded {len(todo)} submission(s) of {assignment} with {min(jobs, len(todo))} "
-        f"worker(s) in {time.perf_counter() - t_start:.1f} s")
+    where = f"on {cluster}" if cluster else f"with {max(1, min(jobs, len(batch)))} worker(s)"
+    log(f"autograded {len(batch)} submission(s) of {assignment} {where} in "
+        f"{time.perf_counter() - t_start:.1f} s")
     return state

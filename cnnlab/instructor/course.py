@@ -4,14 +4,22 @@ The repository root is the nbgrader course directory (``nbgrader_config.py`` liv
 Submissions, autograded copies, feedback and the gradebook live under ``grading/`` (git-ignored);
 cnnlab's own bookkeeping (what collect could not place, grading times, flags) under
 ``grading/cnnlab/<assignment>/``.
+
+The gradebook is any database SQLAlchemy reaches that nbgrader's ``CourseDirectory.db_url``
+accepts: an sqlite file (the default, ``grading/gradebook.db``) or a server such as PostgreSQL
+(``postgresql+psycopg://user:password@host/db``), which several graders and the formgrader can
+write at once. A URL is only ever shown with its password masked (``masked_url``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
 
 CONFIG_NAME = "nbgrader_config.py"
 DEFAULT_IMPORTABLE = ("numpy", "cnnlab.grading")
@@ -41,6 +49,57 @@ def find_course_root(start: str | os.PathLike | None = None) -> Path:
     )
 
 
+def masked_url(db_url: str | URL) -> str:
+    """``db_url`` with its password replaced by ``***`` (what every message shows)."""
+    try:
+        return make_url(db_url).render_as_string(hide_password=True)
+    except Exception:  # unparseable: show the scheme only, the rest may hold a password
+        return str(db_url).split(":", 1)[0] + "://***"
+
+
+def sqlalchemy_errors() -> tuple[type[BaseException], ...]:
+    """What SQLAlchemy raises for a database that cannot be reached or a URL it cannot use."""
+    from sqlalchemy import exc
+
+    return (exc.OperationalError, exc.InterfaceError, exc.ArgumentError, exc.NoSuchModuleError,
+            exc.ProgrammingError, ImportError)
+
+
+def _reason(e: BaseException, db_url: str) -> str:
+    """The driver's first line of ``e`` with the URL's password (if any) blotted out."""
+    orig = getattr(e, "orig", None) or e
+    text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    try:
+        password = make_url(db_url).password
+    except Exception:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return f"{type(orig).__name__}: {text}"
+
+
+def resolve_db_url(db_url: str, root: Path) -> str:
+    """nbgrader's ``db_url`` made independent of the working directory (a relative sqlite path
+    is relative to the course ``root``), checked by SQLAlchemy's own URL parser and dialect table.
+
+    >>> resolve_db_url("sqlite:///grading/gradebook.db", Path("/course"))
+    'sqlite:////course/grading/gradebook.db'
+    """
+    try:
+        url = make_url(db_url)
+        url.get_dialect()  # the dialect (and driver name) must be one SQLAlchemy knows
+    except Exception as e:
+        raise ValueError(
+            f"db_url {masked_url(db_url)}: not a database URL SQLAlchemy can use "
+            f"({_reason(e, db_url)}); examples: sqlite:///grading/gradebook.db, "
+            "postgresql+psycopg://user:password@host:5432/gradebook") from None
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        if not path.is_absolute():
+            url = url.set(database=str(root / path))
+    return url.render_as_string(hide_password=False)
+
+
 def _load_file_config(root: Path):
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
@@ -67,7 +126,7 @@ class Course:
     submitted: Path
     autograded: Path
     feedback: Path
-    db_path: Path
+    db_url: str = field(repr=False)  # may hold a password: shown only as ``db_shown``
     grading: Path
     course_id: str = "default_course"
     execute_timeout: int = 60
@@ -88,14 +147,8 @@ class Course:
             p = Path(value)
             return p if p.is_absolute() else root / p
 
-        db_url = cfg.get("db_url")
-        if db_url:
-            if not db_url.startswith("sqlite:///"):
-                raise ValueError(f"db_url {db_url!r}: cnnlab supports sqlite gradebooks only")
-            db_path = Path(db_url[len("sqlite:///"):])
-            db_path = db_path if db_path.is_absolute() else root / db_path
-        else:
-            db_path = grading / "gradebook.db"
+        db_url = resolve_db_url(cfg.get("db_url") or f"sqlite:///{grading / 'gradebook.db'}",
+                                root)
         return cls(
             root=root,
             source=place("source_directory", root / "source"),
@@ -103,7 +156,7 @@ class Course:
             submitted=place("submitted_directory", grading / "submitted"),
             autograded=place("autograded_directory", grading / "autograded"),
             feedback=place("feedback_directory", grading / "feedback"),
-            db_path=db_path,
+            db_url=db_url,
             grading=grading,
             course_id=cfg.get("course_id") or "default_course",
             execute_timeout=int(full.get("Execute", {}).get("timeout") or 60),
@@ -111,8 +164,54 @@ class Course:
         )
 
     @property
-    def db_url(self) -> str:
-        return f"sqlite:///{self.db_path}"
+    def db_path(self) -> Path | None:
+        """The gradebook's file when it is an sqlite file, else None (a database server)."""
+        url = make_url(self.db_url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        return Path(url.database)
+
+    @property
+    def db_shown(self) -> str:
+        """The gradebook's URL as messages show it: the password masked."""
+        return masked_url(self.db_url)
+
+    def check_database(self) -> None:
+        """Connect once to a database server (an sqlite file is created on first use), so that a
+        wrong host, password or driver is one clear error before any work starts."""
+        if self.db_path is not None:
+            return
+        from sqlalchemy import create_engine
+
+        engine = None
+        try:
+            engine = create_engine(self.db_url)
+            with engine.connect():
+                pass
+        except sqlalchemy_errors() as e:
+            raise ValueError(f"cannot reach the gradebook {self.db_shown}: "
+                             f"{_reason(e, self.db_url)}") from None
+        finally:
+            if engine is not None:
+                engine.dispose()
+
+    @contextlib.contextmanager
+    def gradebook(self):
+        """nbgrader's ``Gradebook`` on this course's database, closed afterwards.
+
+        A database that cannot be reached is a ValueError naming the URL with its password masked
+        (and the driver's reason), never a traceback that prints the password."""
+        from nbgrader.api import Gradebook
+
+        try:
+            gb = Gradebook(self.db_url, self.course_id)
+        except sqlalchemy_errors() as e:
+            raise ValueError(f"cannot open the gradebook {self.db_shown}: "
+                             f"{_reason(e, self.db_url)}") from None
+        try:
+            yield gb
+        finally:
+            gb.close()
 
     def assignments(self) -> list[str]:
         """Assignment ids: the folders of the source directory that hold a notebook."""
@@ -160,12 +259,15 @@ class Course:
         cd.autograded_directory = str(self.autograded)
         cd.feedback_directory = str(self.feedback)
         cd.db_url = self.db_url
+        # nbgrader's default course id is "" (no row in its course table): a database that
+        # enforces foreign keys, such as PostgreSQL, refuses the assignment rows that name it
+        cd.course_id = self.course_id
         return c
 
     def ensure_grading_dir(self) -> None:
         """Create ``grading/`` readable by its owner only: grading kernels run as another user
         (when cnnlab runs as root) and must not read the gradebook or other submissions."""
-        for d in (self.grading, self.db_path.parent):
+        for d in (self.grading, *([self.db_path.parent] if self.db_path else [])):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.grading, 0o700)
 

@@ -28,12 +28,12 @@ CELL_FIELDS = ["student", "assignment", "notebook", "cell", "score", "max_score"
 def gradebook_rows(course: Course, assignments: list[str] | None = None):
     """(per-student rows, per-cell rows) read from the course gradebook; ``score`` is after the
     late penalty nbgrader stores, ``stale`` says the grade was made against an older version."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     from .versions import stale_students
 
     students_rows, cell_rows = [], []
-    with Gradebook(course.db_url, course.course_id) as gb:
+    with course.gradebook() as gb:
         ids = assignments or [a.name for a in gb.assignments]
         for a in ids:
             try:
