@@ -64,7 +64,7 @@ class Channel:
                 n = os.write(self.write_fd, data)
             except BlockingIOError:
                 continue
-            except (BrokenPipeError, OSError) as e:
+            except OSError as e:  # the reader is gone, or the channel was closed under us
                 raise ChannelClosed(f"the reader closed the channel ({e})") from None
             data = data[n:]
 
@@ -95,6 +95,8 @@ class Channel:
                 chunk = os.read(self.read_fd, min(need - len(self._buf), 1 << 20))
             except BlockingIOError:
                 continue
+            except OSError as e:  # closed under us (the sandbox was killed)
+                raise ChannelClosed(f"the channel was closed ({e})") from None
             if not chunk:
                 got = len(self._buf)
                 raise ChannelClosed(

@@ -14,14 +14,26 @@
   the base interpreter masked; a virtual environment at ``/venv`` whose site-packages shows only
   ``policy.importable``, their requirements and the runner package (see ``_view.py``). The one
   writable place is ``/scratch``, a size-capped tmpfs and the working folder, where ``files``
-  are written first. No course repository, gradebook, other submission, ``/home``, ``/root``,
-  ``/work`` or host ``/tmp`` exists inside.
-- **limits**: address space, CPU seconds, processes, file size; no core dumps.
+  are written first. No course repository, gradebook, other submission, ``/home``, ``/root``
+  or host ``/tmp`` exists inside.
+- **limits**: address space, CPU seconds, processes, file size, open files; no core dumps. A
+  seccomp filter (``_seccomp.py``) refuses new namespaces, mounts, keyrings, BPF, io_uring and
+  ``ptrace``: no user namespace of its own in which to be "root".
 - **descriptors**: 0 is ``/dev/null``; 1 and 2 go to a capped buffer (``output()``, the first
   ``policy.output_kb`` KiB kept); 3 and 4 are the private ``Channel`` (3: frames from the grader,
   4: frames to it). Nothing else is inherited, and the environment is rebuilt from scratch.
 - **the end**: ``kill()`` kills the sandbox's PID-namespace init, so every process inside dies
   with it, daemons and ``setsid`` children included.
+
+**Warm start** (``Policy(warm=True)``, grading as root): importing torch costs seconds, so a
+per-worker zygote (``_zygote.py``) imports the policy's packages once, in a sandbox of its own
+built as above that keeps the capabilities to make namespaces and switch uid; each run is a fork
+of it that enters new mount, PID, network, IPC, UTS and cgroup namespaces, mounts its own
+scratch and ``/proc``, keeps only descriptors 0-4, sets the same limits, drops every capability,
+takes a fresh uid, ``no_new_privs`` and the seccomp filter before the command runs. Differences
+from a cold start: the run is pid 1 of its namespace, it shares the zygote's memory layout
+(address-space randomisation is per worker, not per run), and only ``python -c``/``-m`` skip
+the interpreter's start (anything else is exec'd). The zygote holds no submission's data.
 
 ``argv[0]`` of ``"python"`` (or the grader's own ``sys.executable``) means the sandbox's
 interpreter. Start sandboxes from a thread that outlives them: bubblewrap's ``--die-with-parent``
@@ -34,23 +46,23 @@ temporary folder: no file, process, network or import isolation at all.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from glob import glob
 from pathlib import PurePosixPath
 
-from cnnlab.instructor.runner import _view
+from cnnlab.instructor.runner import _bwrap
+from cnnlab.instructor.runner._bwrap import NOFILE, PYTHON, SCRATCH, VENV
 from cnnlab.instructor.runner.channel import (
     Channel,
     ChannelClosed,
@@ -72,19 +84,6 @@ __all__ = [
     "start",
 ]
 
-VENV = "/venv"  # the sandbox's virtual environment
-PYTHON = VENV + "/bin/python"  # the sandbox's interpreter
-SCRATCH = "/scratch"  # the working folder, the only writable place
-INSIDE_UID = 1000  # the sandbox user's uid/gid as seen inside ("student")
-# Hardware tuning the grading machine may need (OpenBLAS's CPU detection, thread counts): copied
-# into the sandbox when set. Nothing else of the grader's environment is.
-PASSED_ENV = (
-    "OPENBLAS_CORETYPE",
-    "OPENBLAS_L2_SIZE",
-    "OPENBLAS_NUM_THREADS",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-)
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`, as "
     "tools/install-bubblewrap.sh does), or, where no sandbox exists (macOS), grade without "
@@ -106,6 +105,9 @@ class Policy:
         fsize_mb: largest file a process may write (``RLIMIT_FSIZE``), MiB.
         scratch_mb: size of the writable tmpfs ``/scratch``, MiB.
         output_kb: stdout and stderr kept (the first KiB; the rest is read and dropped).
+        warm: fork each run from a per-worker interpreter that imported ``importable`` once
+            (``_zygote.py``), into namespaces, scratch, uid and limits of its own; only when
+            grading as root, else a cold start. ``argv`` is ``python -c``/``-m`` to gain.
         unsafe_no_sandbox: run as a plain process with limits only (no isolation: macOS).
     """
 
@@ -116,6 +118,7 @@ class Policy:
     fsize_mb: int = 64
     scratch_mb: int = 256
     output_kb: int = 1024
+    warm: bool = False
     unsafe_no_sandbox: bool = False
 
     def __post_init__(self):
@@ -182,6 +185,8 @@ def start(argv: Sequence[str], policy: Policy, files: Mapping[str, bytes] = {}) 
     check_available(policy)
     if policy.unsafe_no_sandbox:
         return _start_plain(list(argv), policy, files)
+    if policy.warm and os.geteuid() == 0:
+        return _start_warm(list(argv), policy, files)
     return _start_bwrap(list(argv), policy, files)
 
 
@@ -206,8 +211,8 @@ class Sandboxed:
 
     @property
     def returncode(self) -> int | None:
-        """The command's exit status once it has ended (128 + N: killed by signal N)."""
-        code = self._proc.returncode
+        """The command's exit status once it has ended (128 + N: killed by signal N), else None."""
+        code = self._proc.poll()
         return 128 - code if code is not None and code < 0 else code
 
     def output(self) -> bytes:
@@ -269,21 +274,6 @@ def _drain(fd: int, into: bytearray, cap: int) -> None:
 # The command run inside: limits, then the channel moved to fds 3/4, then argv.
 
 
-def _inner_command(argv, policy: Policy, ch_in: int, ch_out: int, nproc: bool) -> list[str]:
-    limits = [
-        f"ulimit -S -H -v {policy.mem_mb * 1024}",
-        f"ulimit -S -H -t {policy.cpu_s}",
-        f"ulimit -S -H -f {policy.fsize_mb * 1024}",
-        "ulimit -S -H -c 0",
-    ] + ([f"ulimit -S -H -u {policy.nproc}"] if nproc else [])
-    if sys.platform == "darwin":  # macOS enforces no address-space limit
-        limits = limits[1:]
-    script = " && ".join(
-        limits + [f"exec 3<&{ch_in} 4>&{ch_out} {ch_in}<&- {ch_out}<&-", 'exec "$@"']
-    )
-    return ["bash", "-c", script + " || exit 125", "sandbox", *argv]
-
-
 def _pipes():
     """The channel's two pipes: (parent's Channel, child's read end, child's write end), the
     child's ends moved above 9 so that they never sit on 3 or 4 before the move."""
@@ -302,173 +292,19 @@ def _above(fd: int, low: int) -> int:
     return new
 
 
-def _interpreter(argv: list[str], inside: str) -> list[str]:
-    if argv[0] in ("python", "python3", sys.executable):
-        return [inside, *argv[1:]]
-    return argv
-
-
-def _env(home: str, path: str) -> dict[str, str]:
-    env = {
-        "PATH": path,
-        "HOME": home,
-        "TMPDIR": home,
-        "USER": "student",
-        "LOGNAME": "student",
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MPLBACKEND": "Agg",
-    }
-    env.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
-    return env
-
-
 # ------------------------------------------------------------------------------------------------
 # bubblewrap
-
-
-class _Args:
-    """A bubblewrap command line under construction, with the descriptors it reads."""
-
-    def __init__(self):
-        self.argv: list[str] = []
-        self.fds: list[int] = []
-        self._made: set[PurePosixPath] = set()
-
-    def add(self, *args) -> None:
-        self.argv += [str(a) for a in args]
-
-    def file(self, dest: str, content: bytes, perms: str = "0644") -> None:
-        self.dirs(str(PurePosixPath(dest).parent))
-        fd = os.memfd_create("sandbox-file", os.MFD_CLOEXEC)
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
-        self.fds.append(fd)
-        self.add("--perms", perms, "--file", fd, dest)
-
-    def dirs(self, path: str) -> None:
-        """Creates ``path`` and its parents world-readable (bubblewrap copies the host's modes
-        otherwise, and ``/root`` is 0700)."""
-        parts = PurePosixPath(path).parts
-        for i in range(2, len(parts) + 1):
-            sub = PurePosixPath(*parts[:i])
-            if sub not in self._made:
-                self._made.add(sub)
-                self.add("--perms", "0755", "--dir", sub)
-
-    def ro_bind(self, host: str, dest: str) -> None:
-        self.dirs(str(PurePosixPath(dest).parent))
-        self.add("--ro-bind", host, dest)
-
-
-def _base_prefix() -> str:
-    return os.path.realpath(sys.base_prefix)
-
-
-def _system_dirs(base: str) -> list[str]:
-    """The parts of ``/usr`` a Python process needs: programs, shared libraries, locales, time
-    zones and, for a system interpreter, its standard library. Not the rest (``/usr/lib`` also
-    holds other software's vendored Python packages)."""
-    dirs = ["/usr/bin", "/usr/lib/locale", "/usr/share/zoneinfo", "/usr/lib64", "/usr/lib32"]
-    multiarch = glob("/usr/lib/*-linux-gnu*")  # Debian's library folders
-    dirs += multiarch or ["/usr/lib"]  # elsewhere the libraries sit in /usr/lib itself
-    if base == "/usr" or base.startswith("/usr/"):
-        own = sysconfig.get_paths(vars={"base": base, "platbase": base, "installed_base": base})
-        dirs += [own["stdlib"], own["platstdlib"]]
-    real = [os.path.realpath(d) for d in dirs if os.path.isdir(d) and not os.path.islink(d)]
-    return sorted(d for d in set(real) if not any(d.startswith(o + "/") for o in real))
-
-
-def _masked_site_dirs(shown: list[str]) -> list[str]:
-    """Every site-packages/dist-packages folder inside the ``shown`` folders."""
-    found = set()
-    for root in shown:
-        for pattern in ("python3*/site-packages", "python3*/dist-packages", "site-packages"):
-            found.update(glob(f"{root}/{pattern}"))
-            found.update(glob(f"{root}/lib/{pattern}"))
-            found.update(glob(f"{root}/lib64/{pattern}"))
-    return sorted(p for p in map(os.path.realpath, found) if os.path.isdir(p))
-
-
-def _bwrap_argv(argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: bool) -> _Args:
-    a = _Args()
-    a.add("bwrap", "--die-with-parent", "--new-session", "--clearenv", "--info-fd", info_w)
-    a.add(
-        "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"
-    )
-    a.add("--hostname", "sandbox")
-    if as_root:  # setpriv below switches to a fresh uid; it needs these three, and only these
-        a.add("--cap-drop", "ALL")
-        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"):
-            a.add("--cap-add", cap)
-    else:
-        a.add("--unshare-user", "--uid", INSIDE_UID, "--gid", INSIDE_UID, "--disable-userns")
-        a.add("--cap-drop", "ALL")
-    # the system: what Python needs of /usr, read-only; the merged-/usr links; fresh /proc, /dev
-    base = _base_prefix()
-    shown = _system_dirs(base)
-    for d in shown:
-        a.ro_bind(d, d)
-    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        host = "/" + top
-        if os.path.islink(host):
-            a.add("--symlink", os.readlink(host), host)
-        elif os.path.isdir(host):
-            a.ro_bind(host, host)
-            shown.append(host)
-    a.add("--proc", "/proc", "--dev", "/dev")
-    a.add("--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache")
-    uid = INSIDE_UID
-    a.file("/etc/passwd", f"student:x:{uid}:{uid}:student:{SCRATCH}:/bin/bash\n".encode())
-    a.file("/etc/group", f"student:x:{uid}:\n".encode())
-    # the Python installation read-only, every site-packages folder in sight masked
-    if not any(base == d or base.startswith(d + "/") for d in shown):
-        a.ro_bind(base, base)
-        shown.append(base)
-    for site in _masked_site_dirs(shown):
-        a.add("--perms", "0755", "--size", 4096, "--tmpfs", site, "--remount-ro", site)
-    # /venv: an environment whose site-packages holds only what the policy allows
-    view = _view.site_view(tuple(policy.importable))
-    version = sysconfig.get_python_version()
-    site = f"{VENV}/lib/python{version}/site-packages"
-    real_python = os.path.realpath(sys.executable)
-    a.dirs(f"{VENV}/bin")
-    a.add("--symlink", real_python, PYTHON, "--symlink", real_python, PYTHON + "3")
-    cfg = f"home = {os.path.dirname(real_python)}\ninclude-system-site-packages = false\n"
-    a.file(f"{VENV}/pyvenv.cfg", (cfg + f"version = {sys.version.split()[0]}\n").encode())
-    a.dirs(site)
-    for host, rel in view.binds:
-        a.ro_bind(host, f"{site}/{rel}")
-    for rel in view.stubs:
-        a.file(f"{site}/{rel}", b'"""Shown in the sandbox without its other modules."""\n')
-    # the scratch folder: the only writable place
-    a.add("--perms", "1777", "--size", policy.scratch_mb << 20, "--tmpfs", SCRATCH)
-    a._made.add(PurePosixPath(SCRATCH))
-    for name, content in files.items():
-        a.file(f"{SCRATCH}/{name}", bytes(content), perms="0666")
-    a.add("--remount-ro", "/", "--chdir", SCRATCH)
-    for k, v in _env(SCRATCH, f"{VENV}/bin:/usr/bin:/bin").items():
-        a.add("--setenv", k, v)
-    a.add("--")
-    if as_root:
-        host_id = 2**30 + secrets.randbelow(2**30 - 2)  # a uid of its own: its own RLIMIT_NPROC
-        a.add("setpriv", f"--reuid={host_id}", f"--regid={host_id}", "--clear-groups")
-        a.add(
-            "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"
-        )
-    a.add(*_inner_command(_interpreter(argv, PYTHON), policy, ch_in, ch_out, nproc=True))
-    return a
 
 
 def _start_bwrap(argv, policy: Policy, files) -> Sandboxed:
     channel, ch_in, ch_out = _pipes()
     info_r, info_w = os.pipe()
     out_r, out_w = os.pipe()
-    args = _Args()
+    args = _bwrap.Args()
     try:
-        args = _bwrap_argv(argv, policy, files, ch_in, ch_out, info_w, as_root=os.geteuid() == 0)
+        args = _bwrap.bwrap_argv(
+            argv, policy, files, ch_in, ch_out, info_w, as_root=os.geteuid() == 0
+        )
         proc = subprocess.Popen(
             args.argv,
             stdin=subprocess.DEVNULL,
@@ -525,6 +361,140 @@ def _read_info(fd: int, timeout: float = 30.0) -> dict | None:
 
 
 # ------------------------------------------------------------------------------------------------
+# warm start: one zygote per policy's packages, each run forked into fresh namespaces
+
+
+class _Zygote:
+    """The trusted end of one zygote: its bubblewrap process and control socket."""
+
+    def __init__(self, policy: Policy):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        child_fd = _above(theirs.detach(), 10)
+        info_r, info_w = os.pipe()
+        args = _bwrap.bwrap_argv([], policy, {}, -1, -1, info_w, as_root=True, zygote_fd=child_fd)
+        try:
+            self.proc = subprocess.Popen(
+                args.argv,
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+                pass_fds=(child_fd, info_w, *args.fds),
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            )
+        finally:
+            for fd in (child_fd, info_w, *args.fds):
+                os.close(fd)
+        if _read_info(info_r) is None:  # bubblewrap blocks until its info is read
+            self.proc.kill()
+            raise SandboxUnavailable("bubblewrap could not start the warm-start zygote")
+        self.ctrl = ours
+        self.lock = threading.Lock()
+
+    def spawn(self, request: dict, fds: list[int], timeout: float) -> int:
+        """Sends one request; returns the pidfd of the run's pid 1."""
+        with self.lock:
+            try:
+                socket.send_fds(self.ctrl, [json.dumps(request).encode()], fds)
+                self.ctrl.settimeout(timeout)
+                msg, got, _, _ = socket.recv_fds(self.ctrl, 4096, 1)
+            except OSError as e:  # gone or hung: the next run starts a new one
+                self.proc.kill()
+                raise SandboxUnavailable(f"the warm-start zygote did not answer: {e}") from None
+        if msg != b"started" or not got:
+            raise SandboxUnavailable(
+                f"the warm-start zygote failed: {msg.decode(errors='replace')}"
+            )
+        return got[0]
+
+
+_zygotes: dict[tuple[str, ...], _Zygote] = {}
+_zygotes_lock = threading.Lock()
+
+
+def _zygote(policy: Policy) -> _Zygote:
+    with _zygotes_lock:
+        z = _zygotes.get(policy.importable)
+        if z is None or z.proc.poll() is not None:
+            z = _zygotes[policy.importable] = _Zygote(policy)
+        return z
+
+
+class _WarmProc:
+    """What ``Sandboxed`` needs of a ``Popen``, for a run forked by the zygote: the exit status
+    comes down a pipe, the kill goes through a pidfd."""
+
+    def __init__(self, status_r: int, pidfd: int):
+        self._status_r, self._pidfd, self.returncode = status_r, pidfd, None
+
+    def _read(self) -> None:
+        data = os.read(self._status_r, 16)
+        self.returncode = int(data) if data else 128 + signal.SIGKILL
+        os.close(self._status_r)
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self._status_r], [], [], 0)[0]:
+            self._read()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            if not select.select([self._status_r], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired("sandbox", timeout)
+            self._read()
+        return self.returncode
+
+    def kill(self) -> None:
+        try:
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        except OSError:  # ended, or the pidfd already closed by Sandboxed.kill
+            pass
+
+
+def _pid_of(pidfd: int) -> int:
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
+        return int(next(line for line in f if line.startswith("Pid:")).split()[1])
+
+
+def _start_warm(argv, policy: Policy, files) -> Sandboxed:
+    channel, ch_in, ch_out = _pipes()
+    out_r, out_w = os.pipe()
+    status_r, status_w = os.pipe()
+    files_fd = _bwrap.Args().data(
+        json.dumps({k: base64.b64encode(bytes(v)).decode() for k, v in files.items()}).encode()
+    )
+    argv = _bwrap.interpreter(argv, PYTHON)
+    request = {
+        "argv": argv,
+        "scratch": SCRATCH,
+        "scratch_bytes": policy.scratch_mb << 20,
+        "uid": _bwrap.fresh_uid(),
+        "env": _bwrap.env(SCRATCH, f"{VENV}/bin:/usr/bin:/bin"),
+        "limits": {
+            "RLIMIT_AS": policy.mem_mb << 20,
+            "RLIMIT_CPU": policy.cpu_s,
+            "RLIMIT_FSIZE": policy.fsize_mb << 20,
+            "RLIMIT_CORE": 0,
+            "RLIMIT_NOFILE": NOFILE,
+            "RLIMIT_NPROC": policy.nproc,
+        },
+    }
+    try:
+        pidfd = _zygote(policy).spawn(request, [ch_in, ch_out, out_w, status_w, files_fd], 300)
+    except BaseException:
+        channel.close()
+        os.close(out_r), os.close(status_r)
+        raise
+    finally:
+        for fd in (ch_in, ch_out, out_w, status_w, files_fd):
+            os.close(fd)
+    try:
+        pid_ns = os.stat(f"/proc/{_pid_of(pidfd)}/ns/pid").st_ino
+    except (OSError, StopIteration):
+        pid_ns = None  # already ended
+    proc = _WarmProc(status_r, pidfd)
+    return Sandboxed(proc, channel, out_r, policy.output_kb << 10, pidfd, pid_ns)
+
+
+# ------------------------------------------------------------------------------------------------
 # no sandbox (the instructor's explicit choice)
 
 
@@ -540,14 +510,16 @@ def _start_plain(argv, policy: Policy, files) -> Sandboxed:
     bindir = os.path.dirname(sys.executable)
     try:
         proc = subprocess.Popen(
-            _inner_command(_interpreter(argv, sys.executable), policy, ch_in, ch_out, nproc=False),
+            _bwrap.inner_command(
+                _bwrap.interpreter(argv, sys.executable), policy, ch_in, ch_out, nproc=False
+            ),
             stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=out_w,
             close_fds=True,
             pass_fds=(ch_in, ch_out),
             cwd=scratch,
-            env=_env(scratch, f"{bindir}:/usr/bin:/bin"),
+            env=_bwrap.env(scratch, f"{bindir}:/usr/bin:/bin"),
             start_new_session=True,
         )
     except BaseException:
