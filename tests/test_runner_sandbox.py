@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cnnlab.instructor.runner import _bwrap, _seccomp, _view
 from cnnlab.instructor.runner import sandbox as sb
 from cnnlab.instructor.runner.channel import (
     Channel,
@@ -24,7 +25,7 @@ from cnnlab.instructor.runner.channel import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-HOST_SITE = Path(sb._view.site_packages())
+HOST_SITE = Path(_view.site_packages())
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="bubblewrap is Linux only"
 )
@@ -525,9 +526,9 @@ def test_no_user_namespace_of_its_own_and_no_mounts():
 
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
 def test_seccomp_program_is_well_formed(machine):
-    prog = sb._seccomp.program(machine)
+    prog = _seccomp.program(machine)
     assert len(prog) % 8 == 0 and 30 < len(prog) // 8 < 256
-    assert sb._seccomp.program("sparc") is None
+    assert _seccomp.program("sparc") is None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -592,7 +593,7 @@ def test_environment_is_scrubbed(monkeypatch):
     code, out = run("import os; print(sorted(os.environ.items()))")
     env = dict(eval(out))
     assert "hunter2" not in out
-    assert set(env) <= set(sb._env("/scratch", "")) | {"PWD", "SHLVL", "_"}, env
+    assert set(env) <= set(_bwrap.env("/scratch", "")) | {"PWD", "SHLVL", "_"}, env
     assert env["HOME"] == sb.SCRATCH
 
 

@@ -395,7 +395,7 @@ def _start(settings: P.Settings):
     policy = sandbox.Policy(importable=tuple(settings.importable), mem_mb=settings.mem_mb,
                             cpu_s=settings.cpu_s, nproc=settings.nproc,
                             fsize_mb=settings.fsize_mb, scratch_mb=settings.scratch_mb,
-                            unsafe_no_sandbox=settings.unsafe_no_sandbox)
+                            unsafe_no_sandbox=settings.unsafe_no_sandbox, warm=True)
     sb = sandbox.start(STUDENT_ENTRY, policy)
     frame, _ = P.encode({"max_output": settings.max_output_chars}, {})
     sb.channel.send(frame, timeout=30)

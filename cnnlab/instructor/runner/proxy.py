@@ -134,6 +134,9 @@ class Session:
 
     def _recv(self, timeout: float | None):
         left = self.deadline + GRACE_S - time.monotonic() if timeout is None else timeout
+        if left <= 0:  # also when the sandbox keeps the grader busy with callbacks
+            raise self.fail(f"the student's code ran past the time limit of "
+                            f"{self.settings.timeout:g} s; it was stopped")
         try:
             data = self.ch.recv(max(left, 0.001) if left < float("inf") else None, self.max_frame)
         except ChannelTimeout:

@@ -47,25 +47,22 @@ temporary folder: no file, process, network or import isolation at all.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import os
-import secrets
 import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from glob import glob
 from pathlib import PurePosixPath
 
-from cnnlab.instructor.runner import _seccomp, _view
+from cnnlab.instructor.runner import _bwrap
+from cnnlab.instructor.runner._bwrap import NOFILE, PYTHON, SCRATCH, VENV
 from cnnlab.instructor.runner.channel import (
     Channel,
     ChannelClosed,
@@ -87,20 +84,6 @@ __all__ = [
     "start",
 ]
 
-VENV = "/venv"  # the sandbox's virtual environment
-PYTHON = VENV + "/bin/python"  # the sandbox's interpreter
-SCRATCH = "/scratch"  # the working folder, the only writable place
-INSIDE_UID = 1000  # the sandbox user's uid/gid as seen inside ("student")
-NOFILE = 1024  # open files per process (each may hold up to fsize_mb in a memfd)
-# Hardware tuning the grading machine may need (OpenBLAS's CPU detection, thread counts): copied
-# into the sandbox when set. Nothing else of the grader's environment is.
-PASSED_ENV = (
-    "OPENBLAS_CORETYPE",
-    "OPENBLAS_L2_SIZE",
-    "OPENBLAS_NUM_THREADS",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-)
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`, as "
     "tools/install-bubblewrap.sh does), or, where no sandbox exists (macOS), grade without "
@@ -291,22 +274,6 @@ def _drain(fd: int, into: bytearray, cap: int) -> None:
 # The command run inside: limits, then the channel moved to fds 3/4, then argv.
 
 
-def _inner_command(argv, policy: Policy, ch_in: int, ch_out: int, nproc: bool) -> list[str]:
-    limits = [
-        f"ulimit -S -H -v {policy.mem_mb * 1024}",
-        f"ulimit -S -H -t {policy.cpu_s}",
-        f"ulimit -S -H -f {policy.fsize_mb * 1024}",
-        "ulimit -S -H -c 0",
-        f"ulimit -S -H -n {NOFILE}",
-    ] + ([f"ulimit -S -H -u {policy.nproc}"] if nproc else [])
-    if sys.platform == "darwin":  # macOS enforces no address-space limit
-        limits = limits[1:]
-    script = " && ".join(
-        limits + [f"exec 3<&{ch_in} 4>&{ch_out} {ch_in}<&- {ch_out}<&-", 'exec "$@"']
-    )
-    return ["bash", "-c", script + " || exit 125", "sandbox", *argv]
-
-
 def _pipes():
     """The channel's two pipes: (parent's Channel, child's read end, child's write end), the
     child's ends moved above 9 so that they never sit on 3 or 4 before the move."""
@@ -325,198 +292,19 @@ def _above(fd: int, low: int) -> int:
     return new
 
 
-def _interpreter(argv: list[str], inside: str) -> list[str]:
-    if argv[0] in ("python", "python3", sys.executable):
-        return [inside, *argv[1:]]
-    return argv
-
-
-def _env(home: str, path: str) -> dict[str, str]:
-    env = {
-        "PATH": path,
-        "HOME": home,
-        "TMPDIR": home,
-        "USER": "student",
-        "LOGNAME": "student",
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MPLBACKEND": "Agg",
-    }
-    env.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
-    return env
-
-
 # ------------------------------------------------------------------------------------------------
 # bubblewrap
-
-
-class _Args:
-    """A bubblewrap command line under construction, with the descriptors it reads."""
-
-    def __init__(self):
-        self.argv: list[str] = []
-        self.fds: list[int] = []
-        self._made: set[PurePosixPath] = set()
-
-    def add(self, *args) -> None:
-        self.argv += [str(a) for a in args]
-
-    def data(self, content: bytes) -> int:
-        """A descriptor bubblewrap reads ``content`` from."""
-        fd = os.memfd_create("sandbox-data", os.MFD_CLOEXEC)
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
-        self.fds.append(fd)
-        return fd
-
-    def file(self, dest: str, content: bytes, perms: str = "0644") -> None:
-        self.dirs(str(PurePosixPath(dest).parent))
-        self.add("--perms", perms, "--file", self.data(content), dest)
-
-    def dirs(self, path: str) -> None:
-        """Creates ``path`` and its parents world-readable (bubblewrap copies the host's modes
-        otherwise, and ``/root`` is 0700)."""
-        parts = PurePosixPath(path).parts
-        for i in range(2, len(parts) + 1):
-            sub = PurePosixPath(*parts[:i])
-            if sub not in self._made:
-                self._made.add(sub)
-                self.add("--perms", "0755", "--dir", sub)
-
-    def ro_bind(self, host: str, dest: str) -> None:
-        self.dirs(str(PurePosixPath(dest).parent))
-        self.add("--ro-bind", host, dest)
-
-
-def _base_prefix() -> str:
-    return os.path.realpath(sys.base_prefix)
-
-
-@functools.cache
-def _system_dirs(base: str) -> tuple[str, ...]:
-    """The parts of ``/usr`` a Python process needs: programs, shared libraries, locales, time
-    zones and, for a system interpreter, its standard library. Not the rest (``/usr/lib`` also
-    holds other software's vendored Python packages)."""
-    dirs = ["/usr/bin", "/usr/lib/locale", "/usr/share/zoneinfo", "/usr/lib64", "/usr/lib32"]
-    multiarch = glob("/usr/lib/*-linux-gnu*")  # Debian's library folders
-    dirs += multiarch or ["/usr/lib"]  # elsewhere the libraries sit in /usr/lib itself
-    if base == "/usr" or base.startswith("/usr/"):
-        own = sysconfig.get_paths(vars={"base": base, "platbase": base, "installed_base": base})
-        dirs += [own["stdlib"], own["platstdlib"]]
-    real = [os.path.realpath(d) for d in dirs if os.path.isdir(d) and not os.path.islink(d)]
-    return tuple(sorted(d for d in set(real) if not any(d.startswith(o + "/") for o in real)))
-
-
-@functools.cache
-def _masked_site_dirs(shown: tuple[str, ...]) -> list[str]:
-    """Every site-packages/dist-packages folder inside the ``shown`` folders (looked for once:
-    globbing /usr/lib costs more than starting bubblewrap)."""
-    found = set()
-    for root in shown:
-        for pattern in ("python3*/site-packages", "python3*/dist-packages", "site-packages"):
-            found.update(glob(f"{root}/{pattern}"))
-            found.update(glob(f"{root}/lib/{pattern}"))
-            found.update(glob(f"{root}/lib64/{pattern}"))
-    return sorted(p for p in map(os.path.realpath, found) if os.path.isdir(p))
-
-
-def _bwrap_argv(
-    argv, policy: Policy, files, ch_in, ch_out, info_w, as_root: bool, zygote_fd: int | None = None
-) -> _Args:
-    """bubblewrap's command line for ``argv``, or (``zygote_fd``) for a warm-start zygote serving
-    requests on that socket: it keeps the capabilities to make namespaces and drop to a uid, and
-    loads the seccomp filter into each child, not into itself."""
-    a = _Args()
-    a.add("bwrap", "--die-with-parent", "--new-session", "--clearenv", "--info-fd", info_w)
-    a.add(
-        "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"
-    )
-    a.add("--hostname", "sandbox")
-    seccomp = _seccomp.program()
-    if seccomp and zygote_fd is None:
-        a.add("--seccomp", a.data(seccomp))
-    if as_root:  # setpriv below switches to a fresh uid; it needs these three, and only these
-        a.add("--cap-drop", "ALL")
-        extra = ("CAP_SYS_ADMIN",) if zygote_fd is not None else ()
-        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", *extra):
-            a.add("--cap-add", cap)
-    else:
-        a.add("--unshare-user", "--uid", INSIDE_UID, "--gid", INSIDE_UID, "--disable-userns")
-        a.add("--cap-drop", "ALL")
-    # the system: what Python needs of /usr, read-only; the merged-/usr links; fresh /proc, /dev
-    base = _base_prefix()
-    shown = list(_system_dirs(base))
-    for d in shown:
-        a.ro_bind(d, d)
-    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        host = "/" + top
-        if os.path.islink(host):
-            a.add("--symlink", os.readlink(host), host)
-        elif os.path.isdir(host):
-            a.ro_bind(host, host)
-            shown.append(host)
-    a.add("--proc", "/proc", "--dev", "/dev")
-    a.add("--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache")
-    uid = INSIDE_UID
-    a.file("/etc/passwd", f"student:x:{uid}:{uid}:student:{SCRATCH}:/bin/bash\n".encode())
-    a.file("/etc/group", f"student:x:{uid}:\n".encode())
-    # the Python installation read-only, every site-packages folder in sight masked
-    if not any(base == d or base.startswith(d + "/") for d in shown):
-        a.ro_bind(base, base)
-        shown.append(base)
-    for site in _masked_site_dirs(tuple(shown)):
-        a.add("--perms", "0755", "--size", 4096, "--tmpfs", site, "--remount-ro", site)
-    # /venv: an environment whose site-packages holds only what the policy allows
-    view = _view.site_view(tuple(policy.importable))
-    version = sysconfig.get_python_version()
-    site = f"{VENV}/lib/python{version}/site-packages"
-    real_python = os.path.realpath(sys.executable)
-    a.dirs(f"{VENV}/bin")
-    a.add("--symlink", real_python, PYTHON, "--symlink", real_python, PYTHON + "3")
-    cfg = f"home = {os.path.dirname(real_python)}\ninclude-system-site-packages = false\n"
-    a.file(f"{VENV}/pyvenv.cfg", (cfg + f"version = {sys.version.split()[0]}\n").encode())
-    a.dirs(site)
-    for host, rel in view.binds:
-        a.ro_bind(host, f"{site}/{rel}")
-    for rel in view.stubs:
-        a.file(f"{site}/{rel}", b'"""Shown in the sandbox without its other modules."""\n')
-    # the scratch folder: the only writable place
-    a.add("--perms", "1777", "--size", policy.scratch_mb << 20, "--tmpfs", SCRATCH)
-    a._made.add(PurePosixPath(SCRATCH))
-    for name, content in files.items():
-        a.file(f"{SCRATCH}/{name}", bytes(content), perms="0666")
-    a.add("--remount-ro", "/", "--chdir", SCRATCH)
-    for k, v in _env(SCRATCH, f"{VENV}/bin:/usr/bin:/bin").items():
-        a.add("--setenv", k, v)
-    a.add("--")
-    if zygote_fd is not None:
-        tops = [n for n in policy.importable if "." not in n]
-        a.add(PYTHON, "-m", "cnnlab.instructor.runner._zygote", zygote_fd, *tops)
-        return a
-    if as_root:
-        host_id = _fresh_uid()
-        a.add("setpriv", f"--reuid={host_id}", f"--regid={host_id}", "--clear-groups")
-        a.add(
-            "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"
-        )
-    a.add(*_inner_command(_interpreter(argv, PYTHON), policy, ch_in, ch_out, nproc=True))
-    return a
-
-
-def _fresh_uid() -> int:
-    """A host uid no account uses, drawn per sandbox: its RLIMIT_NPROC counts only its own."""
-    return 2**30 + secrets.randbelow(2**30 - 2)
 
 
 def _start_bwrap(argv, policy: Policy, files) -> Sandboxed:
     channel, ch_in, ch_out = _pipes()
     info_r, info_w = os.pipe()
     out_r, out_w = os.pipe()
-    args = _Args()
+    args = _bwrap.Args()
     try:
-        args = _bwrap_argv(argv, policy, files, ch_in, ch_out, info_w, as_root=os.geteuid() == 0)
+        args = _bwrap.bwrap_argv(
+            argv, policy, files, ch_in, ch_out, info_w, as_root=os.geteuid() == 0
+        )
         proc = subprocess.Popen(
             args.argv,
             stdin=subprocess.DEVNULL,
@@ -583,7 +371,7 @@ class _Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         child_fd = _above(theirs.detach(), 10)
         info_r, info_w = os.pipe()
-        args = _bwrap_argv([], policy, {}, -1, -1, info_w, as_root=True, zygote_fd=child_fd)
+        args = _bwrap.bwrap_argv([], policy, {}, -1, -1, info_w, as_root=True, zygote_fd=child_fd)
         try:
             self.proc = subprocess.Popen(
                 args.argv,
@@ -670,16 +458,16 @@ def _start_warm(argv, policy: Policy, files) -> Sandboxed:
     channel, ch_in, ch_out = _pipes()
     out_r, out_w = os.pipe()
     status_r, status_w = os.pipe()
-    files_fd = _Args().data(
+    files_fd = _bwrap.Args().data(
         json.dumps({k: base64.b64encode(bytes(v)).decode() for k, v in files.items()}).encode()
     )
-    argv = _interpreter(argv, PYTHON)
+    argv = _bwrap.interpreter(argv, PYTHON)
     request = {
         "argv": argv,
         "scratch": SCRATCH,
         "scratch_bytes": policy.scratch_mb << 20,
-        "uid": _fresh_uid(),
-        "env": _env(SCRATCH, f"{VENV}/bin:/usr/bin:/bin"),
+        "uid": _bwrap.fresh_uid(),
+        "env": _bwrap.env(SCRATCH, f"{VENV}/bin:/usr/bin:/bin"),
         "limits": {
             "RLIMIT_AS": policy.mem_mb << 20,
             "RLIMIT_CPU": policy.cpu_s,
@@ -722,14 +510,16 @@ def _start_plain(argv, policy: Policy, files) -> Sandboxed:
     bindir = os.path.dirname(sys.executable)
     try:
         proc = subprocess.Popen(
-            _inner_command(_interpreter(argv, sys.executable), policy, ch_in, ch_out, nproc=False),
+            _bwrap.inner_command(
+                _bwrap.interpreter(argv, sys.executable), policy, ch_in, ch_out, nproc=False
+            ),
             stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=out_w,
             close_fds=True,
             pass_fds=(ch_in, ch_out),
             cwd=scratch,
-            env=_env(scratch, f"{bindir}:/usr/bin:/bin"),
+            env=_bwrap.env(scratch, f"{bindir}:/usr/bin:/bin"),
             start_new_session=True,
         )
     except BaseException:
