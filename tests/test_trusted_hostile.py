@@ -165,6 +165,8 @@ def read_grades(course: Course, assignments):
             continue
         with open(path) as f:
             for r in csv.DictReader(f):
+                if r["assignment"] != a or r["status"] == "missing":
+                    continue  # export lists every student of the course under each assignment
                 scores[r["student"]] = float(r["score"])
                 max_scores[r["student"]] = float(r["max_score"])
                 flags[r["student"]] = (r.get("flags") or "").lower()

@@ -1,8 +1,9 @@
 """Code the hostile cells share, as source text (it runs in the student's kernel or sandbox).
 
 Everything a case starts carries ``$mark`` in its command line, so the test can prove that nothing
-outlived the batch; every process a case starts ends by itself within a minute, and what a case
-writes is capped, so a grader that fails to contain it still leaves this shared machine usable.
+outlived the batch (and kills what it finds); every process a case starts ends by itself within
+15 minutes, and what a case writes is capped, so a grader that fails to contain it still leaves
+this shared machine usable.
 """
 
 # libc through the interpreter's own symbol table (no dlopen: ctypes.pythonapi is loaded already)
