@@ -56,15 +56,6 @@ def make_toy_course(tmp_path_factory):
     return make
 
 
-@pytest.fixture
-def toy_course(tmp_path):
-    """A fresh, unreleased toy course in this test's temporary folder."""
-    from cnnlab.instructor import demo
-    from cnnlab.instructor.course import Course
-
-    return Course.load(demo.toy_course(tmp_path))
-
-
 @pytest.fixture(scope="session")
 def sample_submission():
     """``sample_submission(course, kind)``: a student's toy notebook for a released course,

@@ -111,10 +111,9 @@ def hostile_notebooks(course, secret_paths):
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    root = demo.toy_course(tmp_path_factory.mktemp("hostile"))
-    course = Course.load(root)
-    release.release(course, log=lambda *a: None)
+def batch(make_toy_course, sample_submission):
+    course = make_toy_course("hostile", released=True)
+    root = course.root
     gradebook = course.db_path
     other = course.submitted / "ada" / "toy" / "toy.ipynb"
     cases = hostile_notebooks(course, (gradebook, other))
@@ -123,7 +122,7 @@ def batch(tmp_path_factory):
         for fname, data, _ in cases.values():
             z.writestr(fname, data)
         z.writestr("README.txt", "not a submission")
-        z.writestr("final version (2).ipynb", nbformat.writes(_base(course)))
+        z.writestr("final version (2).ipynb", nbformat.writes(sample_submission(course)))
     res = collect.collect(course, "toy", zpath, log=lambda *a: None)
     ada_before = other.read_bytes()
     os.environ[SECRET_ENV] = "the instructor's token"

@@ -155,11 +155,11 @@ def test_autograde_rejects_zero_jobs(tmp_path):
 # ------------------------------------------------------------------------- the whole cycle
 
 @pytest.fixture(scope="module")
-def cycle(tmp_path_factory):
+def cycle(make_toy_course):
     """release -> collect (Canvas zip) -> autograde --jobs 2 -> feedback -> export -> report,
     through the console script's entry point."""
-    root = demo.toy_course(tmp_path_factory.mktemp("cycle"))
-    course = Course.load(root)
+    course = make_toy_course("cycle")
+    root = course.root
     c = ["--course", str(root)]
     assert main(c + ["release", "toy"]) == 0
     zpath = demo.write_sample_zip(course, "toy", root / "download.zip")

@@ -52,14 +52,14 @@ def _ruff() -> str:
     return ruff
 
 
-def test_ruff_checks_every_python_file_of_the_package():
+def test_ruff_checks_every_python_file_of_the_package(repo_root):
     """No exclude pattern may hide part of cnnlab/ from the linter (a bare "grading" matches every
     folder of that name, cnnlab/grading/ included)."""
-    listed = subprocess.run([_ruff(), "check", "--show-files", "."], cwd=ROOT,
+    listed = subprocess.run([_ruff(), "check", "--show-files", "."], cwd=repo_root,
                             capture_output=True, text=True, check=True).stdout
     checked = {Path(line.strip()).resolve() for line in listed.splitlines() if line.strip()}
-    package = {p.resolve() for p in (ROOT / "cnnlab").rglob("*.py")}
-    missed = sorted(str(p.relative_to(ROOT)) for p in package - checked)
+    package = {p.resolve() for p in (repo_root / "cnnlab").rglob("*.py")}
+    missed = sorted(str(p.relative_to(repo_root)) for p in package - checked)
     assert not missed, f"ruff does not check {missed}: fix extend-exclude in pyproject.toml"
 
 
@@ -69,12 +69,12 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_github_workflow_runs_the_whole_test_command():
+def test_the_github_workflow_runs_the_whole_test_command(repo_root):
     """CI on GitHub runs what .ci/run runs (`make test`), not a hand-picked subset of the tests."""
     import yaml
 
-    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
-    workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert (repo_root / ".ci" / "run").read_text().strip().endswith("make test")
+    workflows = sorted((repo_root / ".github" / "workflows").glob("*.yml"))
     for path in workflows:
         steps = [s for job in yaml.safe_load(path.read_text())["jobs"].values()
                  for s in job.get("steps", [])]
@@ -87,10 +87,11 @@ def test_the_github_workflow_runs_the_whole_test_command():
     assert any("bash .ci/run" in path.read_text() for path in workflows), "no workflow runs .ci/run"
 
 
-def test_the_docs_speak_of_the_repository_alone():
+def test_the_docs_speak_of_the_repository_alone(repo_root):
     """README, CONTRIBUTING and docs/ point at files inside the repository, never at a folder beside
     it (a reader of a clone has nothing there)."""
-    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+    pages = [repo_root / "README.md", repo_root / "CONTRIBUTING.md",
+             *sorted((repo_root / "docs").glob("*.md"))]
     for page in pages:
         text = page.read_text()
         for outside in ("../shared", "/work/", "STYLE.md"):

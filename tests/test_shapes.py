@@ -110,3 +110,22 @@ def test_the_boundary_values_give_the_right_numbers():
     assert conv_param_count(1, 1, 1) == 2
     assert fc_param_count(1, 1) == 2
     assert same_padding(1) == 0
+
+
+def test_defaults_and_the_wording_of_each_error():
+    """Survivors of `make mutants` that were real bugs: a default stride other than 1, "padded by
+    0" in the message of an unpadded input, the wrong number in same_padding's message."""
+    assert conv_output_size(7, 3) == 5                          # stride 1, pad 0 by default
+    with pytest.raises(ValueError) as err:
+        conv_output_size(3, 5)
+    assert str(err.value) == (
+        "a 5x5 filter is larger than a 3x3 input: F = 5 > N + 2P = 3, so no window position exists"
+    )
+    with pytest.raises(ValueError, match=re.escape("P = (F - 1) / 2 = 1.5, not a whole number")):
+        same_padding(4)
+
+
+def test_fractions_are_printed_short():
+    from cnnlab.shapes import _fmt
+
+    assert [_fmt(v) for v in (7 / 3, 2.5, 4.0, 0.5, 10.0)] == ["2.33", "2.5", "4", "0.5", "10"]
