@@ -52,12 +52,12 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 # course environment (and what they need), the standard library, nothing else. "*" is the default.
 # NumPy assignments: no torch, SciPy or cnnlab reference layers, so "from scratch" cannot be
 # bypassed through them; 07 times its answer against cnnlab.nn's naive loop; 09 trains with
-# cnnlab.train on cnnlab.data's digits.
+# cnnlab.train on cnnlab.data's digits (which scikit-learn ships).
 c.Sandbox.importable = {
     "*": ["numpy", "cnnlab.grading"],
-    "07_im2col": ["numpy", "cnnlab.grading", "cnnlab.nn"],
+    "07_im2col": ["numpy", "cnnlab.grading", "cnnlab.nn", "cnnlab.shapes"],
     "08_architectures": ["numpy", "torch", "cnnlab.grading"],
-    "09_training": ["numpy", "torch", "cnnlab.grading", "cnnlab.data", "cnnlab.train"],
+    "09_training": ["numpy", "torch", "cnnlab.grading", "cnnlab.data", "cnnlab.train", "sklearn"],
 }
 
 # Generated student notebooks: the usual stub, and no left-over outputs.

@@ -1,16 +1,21 @@
-"""Autograde N generated submissions with plain nbgrader (sequential) and with
-``cnnlab autograde --jobs J``; print both wall times, the speed-up and the per-notebook overhead.
+"""Autograde N generated submissions with plain nbgrader (sequential), with the previous kernel
+runner and with the sandboxed runner (``cnnlab autograde --jobs J``); print wall and CPU seconds
+per notebook, the speed-ups and the grading overhead per notebook.
 
-    .venv/bin/python benchmarks/bench_autograde.py                   # toy assignment, 50 students
-    .venv/bin/python benchmarks/bench_autograde.py --assignment 01_fc_vs_conv --students 20
+    .venv/bin/python benchmarks/bench_autograde.py --assignment 02_convolution   # 50 students
+    .venv/bin/python benchmarks/bench_autograde.py --assignment 08_architectures --students 20
+    .venv/bin/python benchmarks/bench_autograde.py --no-old      # toy assignment, new runner only
 
 Each contender grades the same submissions (correct, partial and blank in turn, generated from the
-instructor notebook by ``cnnlab.instructor.demo``) in a fresh scratch copy of the course, so both
-start from an identical gradebook. ``--jobs 1`` is also timed (skip with ``--no-sequential``):
-(cnnlab --jobs 1 - plain nbgrader) / N is cnnlab's own overhead per notebook (worker hand-off,
-private gradebook copy, sandboxed kernel start, scan, merge). The target on 2 cores is a speed-up
-of at least 1.8x for --jobs 2. The load average is printed: on a shared machine, compare runs made
-under similar load.
+instructor notebook by ``cnnlab.instructor.demo``) in a fresh scratch copy of the course, so all
+start from an identical gradebook. The previous runner (nbgrader's Execute in a jupyter kernel
+with in-process guards, replaced by the sandboxed one) is taken from git (``--old-rev``, default
+the commit before the change) into a temporary folder and run from there; its kernels get the
+PYTHONPATH that points at it, nothing else changes. ``--jobs 1`` of the new runner is also timed
+(skip with ``--no-sequential``): (new --jobs 1 - plain nbgrader) / N is the sandboxed runner's own
+cost per notebook (sandbox start, imports, the protocol, gradebook writes), target <= 0.5 s;
+new --jobs 2 against new --jobs 1, target >= 1.8x on 2 cores. ``uptime`` is printed before and
+after: on a shared machine, compare runs made under similar load.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from cnnlab.instructor import autograde, demo, release
 from cnnlab.instructor.course import Course, find_course_root
 
 REPO = Path(__file__).resolve().parents[1]
+OLD_REV = "bc04501"  # the last commit with the kernel runner (execute.py, sandbox_kernel.py)
 
 
 def make_course(workdir: Path, assignment: str, n: int) -> Course:
@@ -79,11 +85,46 @@ def time_plain(course: Course, assignment: str, timeout: int) -> tuple[float, fl
 
 
 def time_cnnlab(course: Course, assignment: str, jobs: int, timeout: int) -> tuple[float, float]:
+    """The sandboxed runner: (wall seconds, CPU seconds of this process plus what each worker
+    measured for its submissions: the workers are the forkserver's children, not ours)."""
     cpu = cpu_seconds()
     t = time.perf_counter()
-    autograde.autograde(course, assignment, jobs=jobs, log=lambda *a: None,
-                        limits=autograde.Limits(timeout=timeout))
-    return time.perf_counter() - t, cpu_seconds() - cpu
+    state = autograde.autograde(course, assignment, jobs=jobs, log=lambda *a: None,
+                                limits=autograde.Limits(timeout=timeout))
+    workers = sum(s.get("cpu_seconds", 0.0) for s in state.values())
+    return time.perf_counter() - t, cpu_seconds() - cpu + workers
+
+
+def old_tree(rev: str, dest: Path) -> Path:
+    """The previous runner's ``cnnlab`` package from git, its kernels told where it lives."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "cnnlab"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    execute = dest / "cnnlab" / "instructor" / "execute.py"
+    text = execute.read_text()
+    execute.write_text(text.replace('"TQDM_DISABLE")', '"TQDM_DISABLE", "PYTHONPATH")'))
+    return dest
+
+
+def time_old(course: Course, assignment: str, jobs: int, timeout: int, tree: Path):
+    """The previous kernel runner, in a process of its own that imports it from ``tree``."""
+    code = ("import sys; from cnnlab.instructor import autograde; "
+            "from cnnlab.instructor.course import Course; "
+            f"autograde.autograde(Course.load({str(course.root)!r}), {assignment!r}, "
+            f"jobs={jobs}, log=lambda *a: None, limits=autograde.Limits(timeout={timeout}))")
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    cpu = cpu_seconds()
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        sys.exit(f"the previous runner failed:\n{r.stderr[-3000:]}")
+    return dt, cpu_seconds() - cpu
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
@@ -93,32 +134,41 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--timeout", type=int, default=120)
     p.add_argument("--no-sequential", action="store_true", help="skip cnnlab --jobs 1")
+    p.add_argument("--no-old", action="store_true", help="skip the previous kernel runner")
+    p.add_argument("--old-rev", default=OLD_REV)
     a = p.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-autograde-"))
-    n = a.students
-    print(f"{n} submissions of {a.assignment}, {os.cpu_count()} CPUs, "
-          f"load average before: {os.getloadavg()[0]:.2f}")
+    n, j = a.students, a.jobs
+    print(f"{n} submissions of {a.assignment}, {os.cpu_count()} CPUs; OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; uptime: {uptime()}")
+
+    def line(label, wall, cpu):
+        print(f"{label:38s} {wall:7.1f} s  ({wall / n:.2f} s/notebook wall, "
+              f"{cpu / n:.2f} s/notebook CPU)")
+
     try:
         plain, plain_cpu = time_plain(make_course(base / "plain", a.assignment, n), a.assignment,
                                       a.timeout)
-        print(f"plain nbgrader autograde (sequential): {plain:7.1f} s  "
-              f"({plain / n:.2f} s/notebook, CPU {plain_cpu / n:.2f} s/notebook)")
-        par, par_cpu = time_cnnlab(make_course(base / "par", a.assignment, n), a.assignment,
-                                   a.jobs, a.timeout)
-        print(f"cnnlab autograde --jobs {a.jobs}:          {par:7.1f} s  "
-              f"({par / n:.2f} s/notebook, CPU {par_cpu / n:.2f} s/notebook)")
-        print(f"speed-up: {plain / par:.2f}x (target >= 1.8x on 2 cores)")
-        # on an idle machine with `jobs` free cores the wall time is about CPU / jobs
-        print(f"speed-up from CPU time (idle machine, {a.jobs} free cores): "
-              f"{plain_cpu / (par_cpu / a.jobs):.2f}x")
+        line("plain nbgrader autograde (sequential)", plain, plain_cpu)
+        if not a.no_old:
+            tree = old_tree(a.old_rev, base / "old")
+            old, old_cpu = time_old(make_course(base / "old-course", a.assignment, n),
+                                    a.assignment, j, a.timeout, tree)
+            line(f"previous kernel runner --jobs {j}", old, old_cpu)
+        new, new_cpu = time_cnnlab(make_course(base / "new", a.assignment, n), a.assignment, j,
+                                   a.timeout)
+        line(f"sandboxed runner --jobs {j}", new, new_cpu)
+        print(f"sandboxed --jobs {j} vs plain nbgrader: {plain / new:.2f}x"
+              + (f"; vs the previous runner: {old / new:.2f}x" if not a.no_old else ""))
         if not a.no_sequential:
             seq, seq_cpu = time_cnnlab(make_course(base / "seq", a.assignment, n), a.assignment,
                                        1, a.timeout)
-            print(f"cnnlab autograde --jobs 1:          {seq:7.1f} s  "
-                  f"({seq / n:.2f} s/notebook, CPU {seq_cpu / n:.2f} s/notebook)")
-            print(f"cnnlab overhead per notebook (jobs 1 - plain): wall {(seq - plain) / n:+.2f} s,"
-                  f" CPU {(seq_cpu - plain_cpu) / n:+.2f} s")
-        print(f"load average after: {os.getloadavg()[0]:.2f}")
+            line("sandboxed runner --jobs 1", seq, seq_cpu)
+            print(f"--jobs {j} / --jobs 1: {seq / new:.2f}x (target >= 1.8x on 2 cores)")
+            print(f"grading overhead per notebook (sandboxed --jobs 1 - plain nbgrader): wall "
+                  f"{(seq - plain) / n:+.2f} s, CPU {(seq_cpu - plain_cpu) / n:+.2f} s "
+                  "(target <= 0.5 s)")
+        print(f"uptime after: {uptime()}")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -257,14 +257,16 @@ def autograde(course: Course, assignment: str, jobs: int = 1, limits: Limits | N
             flags += result.flags + ([UNSAFE_FLAG] if result.unsafe else [])
             score, max_score = write_result(course, assignment, result, flagged=bool(flags))
             status, seconds, cells = "graded", result.seconds, result.cell_seconds
+            cpu = result.cpu_seconds
         else:
             flags += (result.flags if result else []) + [
                 f"not graded, scored 0: {result.error if result else why}"]
             score, max_score = zero_submission(course, assignment, student)
             status, seconds, cells = "failed", result.seconds if result else 0.0, {}
+            cpu = result.cpu_seconds if result else 0.0
         state[student] = {"status": status, "score": score, "max_score": max_score,
-                          "seconds": round(seconds, 3), "cell_seconds": cells, "flags": flags,
-                          **scale.fingerprint(job)}
+                          "seconds": round(seconds, 3), "cpu_seconds": cpu, "cell_seconds": cells,
+                          "flags": flags, **scale.fingerprint(job)}
         write_json(state_path, state)  # after every student: a crash loses nothing done
         log(f"{status:7s} {student}: {score:g}/{max_score:g} in {seconds:.1f} s"
             + (f"  [{len(flags)} flag(s)]" if flags else ""))

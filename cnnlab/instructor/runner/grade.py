@@ -47,7 +47,7 @@ from .proxy import CellTimeout, SandboxFailure, Session
 from .scratch import Analysis
 
 STUDENT_ENTRY = ["python", "-m", "cnnlab.instructor.runner.student"]
-TRUNCATED = "[output truncated by the grader]"
+TRUNCATED = P.TRUNCATED
 # errors worth a line in the report wherever they happen (a failing test is not news)
 NOTABLE_ERRORS = {
     "TimeoutError": "ran past the time limit (timeout; interrupted)",
@@ -195,6 +195,8 @@ def _failure(e: BaseException, source: str, filename: str) -> str:
     lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == filename]
     if not lines or lines[-1] not in hidden:
         return head
+    if type(e).__name__ == "FromScratchError":  # about the student's source, not the inputs
+        return head
     hint = re.search(r"\nHint: (.*)", str(e), re.S)
     if isinstance(e, AssertionError) and hint:
         return f"a hidden test failed ({type(e).__name__}). Hint: {hint.group(1).strip()}"
@@ -205,6 +207,7 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
                   failure: str | None, stop_at: float) -> None:
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     dead = failure
+    broken = None  # the last student cell that failed, and its error
     for step in nb.steps:
         t0 = time.perf_counter()
         key = f"{nb.name}/{step.name}"
@@ -221,6 +224,7 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
                     err = session.run_cell(step.cell.source, step.name, step.kind == "sandbox")
                     if err:
                         session.output.append(str(err))
+                        broken = (step.name, str(err))
                 except (SandboxFailure, CellTimeout) as e:
                     dead = f"{e} (in {step.name})"
                     nb.flags.append(dead)
@@ -244,6 +248,8 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
         elif step.kind == "test":
             points = float(nbg(step.source_cell).get("points") or 0)
             message = _run_test(step, ns, session, nb.student_names, dead)
+            if message and message.startswith("NameError") and broken:
+                message += _why_undefined(*broken, settings.importable)
             if message and session is not None and session.dead and dead is None:
                 dead = f"{session.dead} (in {step.name})"
                 nb.flags.append(dead)
@@ -252,6 +258,15 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
                                                                       3)))
         nb.cell_seconds[key] = round(time.perf_counter() - t0, 3)
         _notice(nb, step, settings.max_output_chars)
+
+
+def _why_undefined(cell: str, error: str, importable) -> str:
+    text = f" (the cell {cell} failed: {error.strip().split(chr(10))[-1][:300]}"
+    if "ImportError" in error or "ModuleNotFoundError" in error:
+        text += (f"; while graded, this assignment's code may import only "
+                 f"{', '.join(importable)} and the standard library: answers are written "
+                 "from scratch")
+    return text + ")"
 
 
 def _notice(nb: _Notebook, step: Step, limit: int) -> None:
@@ -391,7 +406,7 @@ def grade_submission(job: P.Job) -> P.Result:
     """Grade one submission; every verdict is decided in this process."""
     from ..scan import scan_notebook
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu()
     settings = job.settings
     stop_at = time.monotonic() + (settings.deadline or float("inf"))
     verdicts, flags, notebooks, seconds = [], [], {}, {}
@@ -445,7 +460,16 @@ def grade_submission(job: P.Job) -> P.Result:
         seconds.update(nb.cell_seconds)
         notebooks[name] = build_notebook(nb, source_nb, settings.max_output_chars)
     return P.Result(job.student, job.assignment, verdicts, list(dict.fromkeys(flags)), notebooks,
-                    round(time.perf_counter() - t0, 3), seconds, settings.unsafe_no_sandbox)
+                    round(time.perf_counter() - t0, 3), seconds, settings.unsafe_no_sandbox,
+                    cpu_seconds=round(_cpu() - cpu0, 3))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the sandboxes)."""
+    import resource
+
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
 if __name__ == "__main__":  # pragma: no cover (a manual check: grade one file)

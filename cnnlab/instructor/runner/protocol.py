@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAX_DEPTH = 64
+TRUNCATED = "[output truncated by the grader]"
 _LEN4, _LEN8 = struct.Struct(">I"), struct.Struct(">Q")
 
 #: exception types that cross from the sandbox as themselves; any other becomes its nearest
@@ -175,6 +176,7 @@ class Result:
         cell_seconds: grade id (or "notebook/cell N") -> seconds.
         unsafe: graded without a sandbox.
         error: set when the submission could not be graded at all.
+        cpu_seconds: CPU time of the grading process and its sandboxes for this submission.
     """
 
     student: str
@@ -186,9 +188,11 @@ class Result:
     cell_seconds: dict[str, float] = field(default_factory=dict)
     unsafe: bool = False
     error: str | None = None
+    cpu_seconds: float = 0.0
 
     def to_json(self) -> dict:
         return {"student": self.student, "assignment": self.assignment,
+                "cpu_seconds": self.cpu_seconds,
                 "verdicts": [v.to_json() for v in self.verdicts], "flags": list(self.flags),
                 "notebooks": {k: _b64(v) for k, v in self.notebooks.items()},
                 "seconds": self.seconds, "cell_seconds": dict(self.cell_seconds),
@@ -199,7 +203,7 @@ class Result:
         return cls(d["student"], d["assignment"], [Verdict.from_json(v) for v in d["verdicts"]],
                    list(d["flags"]), {k: _unb64(v) for k, v in d["notebooks"].items()},
                    float(d["seconds"]), dict(d.get("cell_seconds", {})), bool(d["unsafe"]),
-                   d.get("error"))
+                   d.get("error"), float(d.get("cpu_seconds", 0.0)))
 
 
 def _b64(b: bytes) -> str:

@@ -115,8 +115,8 @@ class Session:
                 if "cb" in message:
                     self._callback(message, dec)
                     continue
-                if isinstance(message.get("out"), str):
-                    self.output.append(message["out"][: self.settings.max_output_chars])
+                if isinstance(message.get("out"), str) and message["out"]:
+                    self.output.append(_capped(message["out"], self.settings.max_output_chars))
                 if "err" in message:
                     err = message["err"]
                     if not (isinstance(err, list) and len(err) == 2
@@ -135,7 +135,7 @@ class Session:
     def _recv(self, timeout: float | None):
         left = self.deadline + GRACE_S - time.monotonic() if timeout is None else timeout
         try:
-            data = self.ch.recv(max(left, 0.001), self.max_frame)
+            data = self.ch.recv(max(left, 0.001) if left < float("inf") else None, self.max_frame)
         except ChannelTimeout:
             if timeout is None and self.deadline < float("inf"):
                 why = f"ran past the time limit of {self.settings.timeout:g} s"
@@ -199,6 +199,12 @@ class Session:
             except Exception:
                 pass
         self.sb.kill()
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) <= limit + len(P.TRUNCATED) + 2:
+        return text
+    return text[:limit] + f"\n{P.TRUNCATED}\n"
 
 
 def _grad_enabled():

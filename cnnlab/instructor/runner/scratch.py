@@ -14,8 +14,8 @@ packages of the assignment's import policy, and may not use what a static readin
   ``compile``, ``__import__`` (or any of them as a value);
 * dunder attributes (``x.__dict__``, ``np.__getattribute__``) other than ``ALLOWED_DUNDERS``;
 * a module used as a value (``m = np.lib``), which hides what is called through it;
-* top-level code that replaces a library's attributes (``np.sum = np.convolve``) counts against
-  every function.
+* top-level code that replaces a library's attribute (``np.sum = np.convolve``) counts against
+  every function that uses it; ``setattr``, ``exec`` and the like at the top level against all.
 
 The sandbox adds the other half: a package outside the assignment's policy cannot be imported at
 all (torch, SciPy and ``cnnlab``'s reference layers in the NumPy assignments).
@@ -79,7 +79,8 @@ class Analysis:
         self.bindings: dict[str, list[ast.AST]] = {}
         self.imports: dict[str, str] = {}  # local name -> dotted path it was imported as
         self.stars: list[str] = []
-        self.taint: list[str] = []  # module-level code that changes libraries
+        self.taint: list[str] = []  # module-level code that may change any library function
+        self.replaced: set[str] = set()  # library attributes module-level code replaces
         self.importable = tuple(importable)
         for source in context:
             tree = _parse(source)
@@ -102,9 +103,10 @@ class Analysis:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for t in targets:
                     for n in ast.walk(t):
-                        if isinstance(n, ast.Name):
+                        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
                             self.bindings.setdefault(n.id, []).append(node)
-                        elif isinstance(n, (ast.Attribute, ast.Subscript)):
+                        elif isinstance(n, (ast.Attribute, ast.Subscript)) and isinstance(
+                                n.ctx, ast.Store):
                             self._store(n)
                 if node.value is not None:
                     self._top_level(node.value)
@@ -139,8 +141,7 @@ class Analysis:
     def _store(self, target) -> None:
         chain = _chain(target.value if isinstance(target, ast.Subscript) else target)
         if chain and chain[0] in self.imports and chain[0] not in self.bindings:
-            where = self.imports[chain[0]] + "".join(f".{c}" for c in chain[1:])
-            self.taint.append(f"your notebook replaces {where} at the top level")
+            self.replaced.add(self.imports[chain[0]] + "".join(f".{c}" for c in chain[1:]))
 
     def _top_level(self, node) -> None:
         for n in ast.walk(node):
@@ -219,6 +220,9 @@ class Analysis:
             yield from self._judge_path(m, rules, allowed_roots, verb="imports")
 
     def _judge_path(self, dotted: str, rules, allowed_roots, verb: str = "calls"):
+        if dotted in self.replaced:
+            yield f"calls {dotted}, which your notebook replaces at the top level", None
+            return
         if not any(dotted == p or dotted.startswith(p + ".") for p in allowed_roots):
             policy = ", ".join(sorted(self.importable))
             yield (f"{verb} {dotted} (a from-scratch answer may use only {policy} and plain "

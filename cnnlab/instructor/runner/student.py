@@ -4,9 +4,9 @@
 (descriptors 3 and 4) and answers one request at a time:
 
 * ``cell``: execute one cell's source in the notebook namespace (a module ``__main__``); its
-  printed output is captured (capped) and returned as text. A locked cell of the instructor runs
-  statement by statement, so an import the sandbox does not allow (``torch`` in a NumPy
-  assignment) costs that statement only.
+  printed output is captured (capped) and returned as text. A cell stops at its first error, as
+  in Jupyter, except that an import the sandbox does not allow (``torch`` in a NumPy assignment)
+  costs that statement only; a locked cell of the instructor goes on after any error.
 * ``names``: the current values of some global names (by value, or as handles).
 * ``getattr``, ``setattr``, ``call``, ``iter``, ``next``, ``len``, ``getitem``, ``setitem``,
   ``contains``, ``bool``, ``repr``, ``array``: on an object the grader holds a handle to.
@@ -61,7 +61,7 @@ class _Capped(io.TextIOBase):
 
     def text(self) -> str:
         out = "".join(self.parts)
-        return out + ("\n[output truncated by the grader]\n" if self.dropped else "")
+        return out + (f"\n{P.TRUNCATED}\n" if self.dropped else "")
 
 
 def _magic_free(source: str) -> str:
@@ -249,14 +249,12 @@ class Server:
         except SyntaxError as e:
             return f"SyntaxError: {e.msg} (line {e.lineno})"
         errors = []
-        stmts = tree.body
-        chunks = [[s] for s in stmts] if locked else [stmts]
-        for chunk in chunks:
+        for i, stmt in enumerate(tree.body):
             try:
-                self._exec(chunk, filename, display=not locked)
+                self._exec([stmt], filename, display=not locked and i == len(tree.body) - 1)
             except BaseException as e:  # noqa: BLE001
                 errors.append(_traceback(e, filename))
-                if not locked:
+                if not (locked or isinstance(e, ImportError)):
                     break
         return "\n".join(errors) or None
 
@@ -304,7 +302,8 @@ def _message(e: BaseException) -> str:
 def _traceback(e: BaseException, filename: str) -> str:
     frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith("<")]
     lines = traceback.format_list(frames) if frames else []
-    head = f"{type(e).__name__}: {_message(e)}"
+    kind = "TimeoutError" if isinstance(e, TimeLimit) else type(e).__name__
+    head = f"{kind}: {_message(e)}"
     return ("Traceback:\n" + "".join(lines) + head) if lines else head
 
 
