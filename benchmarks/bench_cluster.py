@@ -125,7 +125,7 @@ def main() -> None:
                     ex.submit(cluster_grade.UNIT, job, key=asg)
                 for out in ex.as_completed():
                     assert out.ok and out.value.error is None, (out.key, out.error)
-                    wall_s[out.key], cpu_s[out.key] = out.seconds, out.cpu_seconds
+                    wall_s[out.key], cpu_s[out.key] = out.seconds, out.value.cpu_seconds
             print("one correct submission per assignment on a worker, wall / CPU s: " + ", ".join(
                 f"{k} {wall_s[k]:.1f}/{cpu_s[k]:.1f}" for k in sorted(wall_s)))
             for label, per in (("wall time under this load", wall_s),

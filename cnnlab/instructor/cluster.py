@@ -53,8 +53,6 @@ class Outcome:
         error: why it failed (None on success): the unit's exception or the lost workers.
         seconds: the unit's own run time on the worker (the submit-to-result time on failure).
         where: the worker that ran it (``host:pid`` or a Dask worker address).
-        cpu_seconds: CPU time of the worker process and the processes it waited for (the
-            sandboxes) while the unit ran: what the machine's load does not change.
     """
 
     key: str
@@ -62,7 +60,6 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
     where: str = ""
-    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -92,20 +89,11 @@ class Executor(Protocol):
     def __exit__(self, *exc) -> None: ...
 
 
-def _cpu() -> float:
-    import resource
-
-    c = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + c.ru_utime + c.ru_stime
-
-
-def timed(unit: Callable[[Any], Any], job: Any) -> tuple[Any, float, str, float]:
-    """Run ``unit(job)`` on a worker: (its value, its run time in seconds, ``host:pid``, CPU
-    seconds)."""
-    t0, c0 = time.perf_counter(), _cpu()
+def timed(unit: Callable[[Any], Any], job: Any) -> tuple[Any, float, str]:
+    """Run ``unit(job)`` on a worker: (its value, its run time in seconds, ``host:pid``)."""
+    t0 = time.perf_counter()
     value = unit(job)
-    return (value, time.perf_counter() - t0, f"{socket.gethostname()}:{os.getpid()}",
-            _cpu() - c0)
+    return value, time.perf_counter() - t0, f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _reason(e: BaseException) -> str:
@@ -175,8 +163,8 @@ class LocalExecutor:
                 task, i, t0 = running.pop(fut)
                 exc = fut.exception()
                 if exc is None:
-                    value, seconds, where, cpu = fut.result()
-                    yield Outcome(task.key, value, None, seconds, where, cpu)
+                    value, seconds, where = fut.result()
+                    yield Outcome(task.key, value, None, seconds, where)
                 elif isinstance(exc, cf.process.BrokenProcessPool):
                     self._slots[i].shutdown(wait=False)
                     self._slots[i] = None
@@ -268,8 +256,8 @@ class DaskExecutor:
         for fut in as_completed(list(futures), loop=self.client.loop):
             task, t0 = futures.pop(fut)
             if fut.status == "finished":
-                value, seconds, where, cpu = fut.result()
-                yield Outcome(task.key, value, None, seconds, where, cpu)
+                value, seconds, where = fut.result()
+                yield Outcome(task.key, value, None, seconds, where)
             else:
                 exc = fut.exception()
                 error = (_lost(exc.allowed_failures + 1, "the Dask worker running it")
