@@ -57,7 +57,10 @@ c.Sandbox.importable = {
     "*": ["numpy", "cnnlab.grading"],
     "07_im2col": ["numpy", "cnnlab.grading", "cnnlab.nn", "cnnlab.shapes"],
     "08_architectures": ["numpy", "torch", "cnnlab.grading"],
-    "09_training": ["numpy", "torch", "cnnlab.grading", "cnnlab.data", "cnnlab.train", "sklearn"],
+    "09_training": [
+        "numpy", "torch", "cnnlab.grading", "cnnlab.data", "cnnlab.train", "cnnlab.shapes",
+        "cnnlab.augment", "sklearn",
+    ],
 }
 
 # Generated student notebooks: the usual stub, and no left-over outputs.

@@ -75,7 +75,7 @@ def due_date(course: Course, assignment: str) -> datetime | None:
     """The assignment's due date (aware, UTC), or None."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    if not course.db_path.exists():
+    if course.db_path is not None and not course.db_path.exists():
         return None
     with Gradebook(course.db_url, course.course_id) as gb:
         try:
