@@ -119,6 +119,10 @@ def _notebooks(course: Course, a: str):
 def write_zips(course: Course, cases, bases, mark: str) -> dict[str, Path]:
     """One Canvas zip per assignment: each case and each honest base, as its own student."""
     zips = {}
+    # Canvas's numeric user id names the student across assignments (collect matches by it), so
+    # every student of the batch gets an id of its own
+    students = sorted({base_student(a, k) for a, k in bases} | {c.student for c in cases})
+    uids = {s: 1000 + i for i, s in enumerate(students)}
     for a in sorted({a for a, _ in bases}):
         src, rel = _notebooks(course, a)
         places = Places(
@@ -130,17 +134,16 @@ def write_zips(course: Course, cases, bases, mark: str) -> dict[str, Path]:
             secret_env=SECRET_ENV, sleep=SLEEP)
         zpath = course.root / f"download-{a}.zip"
         with zipfile.ZipFile(zpath, "w") as z:
-            uid = 1000
             for aa, base in sorted(bases):
                 if aa == a:
-                    uid += 1
                     nb = base_notebook(a, base, src, rel)
-                    z.writestr(demo.canvas_name(base_student(a, base), a, uid), nbformat.writes(nb))
+                    student = base_student(a, base)
+                    z.writestr(demo.canvas_name(student, a, uids[student]), nbformat.writes(nb))
             for case in cases:
                 if case.assignment == a:
-                    uid += 1
                     nb = build(case, base_notebook(a, case.base, src, rel), places)
-                    z.writestr(demo.canvas_name(case.student, a, uid), nbformat.writes(nb))
+                    z.writestr(demo.canvas_name(case.student, a, uids[case.student]),
+                               nbformat.writes(nb))
         zips[a] = zpath
     return zips
 
