@@ -18,7 +18,7 @@ from cnnlab.grading.scratch import DEFAULT_FORBIDDEN
 from cnnlab.instructor.runner import protocol as P
 from cnnlab.instructor.runner.channel import Channel
 from cnnlab.instructor.runner.grade import plan_cells
-from cnnlab.instructor.runner.proxy import Remote, SandboxFailure, Session
+from cnnlab.instructor.runner.proxy import ChangedArgument, Remote, SandboxFailure, Session
 from cnnlab.instructor.runner.scratch import Analysis
 
 # -------------------------------------------------------------------------------- the codec
@@ -129,6 +129,18 @@ CONTEXT = ["import numpy as np\nfrom cnnlab.grading import check_close"]
     ("class K:\n    def __call__(self, x):\n        return np.correlate(x, x)\nf = K()",
      "correlate"),
     ("import cnnlab.nn\ndef f(x):\n    return cnnlab.nn.conv2d(x)", "cnnlab.nn.conv2d"),
+    # the hostile corpus's bypasses of the first trusted grader (t02ndarraypos, t02dummyarray,
+    # t02typehints, t02formatter, t02globalinstall)
+    ("def f(x):\n    return np.ndarray((2, 2), x.dtype, x, 0, (8, 8))", "strided view"),
+    ("def f(x):\n    return np.asarray(np.lib._stride_tricks_impl.DummyArray({}, base=x))",
+     "private name"),
+    ("import typing\ndef s(v: 'np.convolve'):\n    pass\n"
+     "def f(x):\n    return typing.get_type_hints(s)['v'](x, x)", "by string"),
+    ("import string\ndef f(x):\n    return string.Formatter().get_field('0.convolve', (np,), "
+     "{})[0](x, x)", "by string"),
+    ("def f(x):\n    return x\ndef _g(x):\n    return np.convolve(x, x)\n"
+     "def _install():\n    global f\n    f = _g\n_install()", "numpy.convolve"),
+    ("import typing\ndef f(x: typing.Any) -> float:\n    return float(np.sum(x))", None),
 ])
 def test_static_from_scratch_rules(source, found):
     got = Analysis([source], CONTEXT, ("numpy", "cnnlab.grading")).violations(["f"],
@@ -237,6 +249,9 @@ def numerical_gradient(f, x, dout, h=1e-5):
 def scale_in_place(x):
     x *= 2
 
+def double(x):
+    return 2 * x
+
 class Box:
     def __init__(self):
         self.items = [1, 2, 3]
@@ -264,9 +279,12 @@ def test_calls_callbacks_and_copy_back(session):
     dout = np.ones((2, 3))
     grad = ns["numerical_gradient"](lambda _: x ** 2, x, dout)
     assert np.allclose(grad, 2 * before) and (x == before).all()
+    # without a callback, an in-place change of the test's array is an error, never copied back
+    # (it could rewrite what the test computes as "expected" afterwards)
     y = np.ones(3)
-    ns["scale_in_place"](y)
-    assert (y == 2).all()  # the student's in-place change reaches the caller's array
+    with pytest.raises(ChangedArgument, match="in place"):
+        ns["scale_in_place"](y)
+    assert (y == 1).all()
     box = ns["Box"]()
     assert len(box) == 3 and list(box) == [1, 2, 3] and box.items == [1, 2, 3]
     box.items = [4]
@@ -278,10 +296,10 @@ def test_calls_callbacks_and_copy_back(session):
 
 def test_from_scratch_is_judged_on_the_source(session):
     session.run_cell(STUDENT, "answer", False)
-    ns = session.names(["cheat", "scale_in_place"])
+    ns = session.names(["cheat", "double"])
     with pytest.raises(FromScratchError, match="numpy.convolve"):
         check_from_scratch(ns["cheat"], np.ones(3), name="cheat")
-    check_from_scratch(ns["scale_in_place"], np.ones(3))
+    check_from_scratch(ns["double"], np.ones(3))
 
 
 def test_student_errors_cross_as_builtin_types_and_death_is_final(session):
@@ -294,3 +312,36 @@ def test_student_errors_cross_as_builtin_types_and_death_is_final(session):
         ns["boom"]()
     with pytest.raises(SandboxFailure):
         ns["bad"]()
+
+
+# ---------------------------------------------------------------------- what feedback shows
+
+@pytest.mark.parametrize("link", [
+    "JavaScript:alert(1)", "java&#115;cript:alert(1)", "java&amp;#115;cript:alert(1)",
+    "java\\script:alert(1)", "data:text/html,<b>x</b>", "VBScript:x",
+])
+def test_student_markdown_links_cannot_run_code(link):
+    import mistune
+
+    from cnnlab.instructor.runner.grade import _safe_markdown
+
+    page = mistune.html(_safe_markdown(f"[notes]({link}) <img src=x onerror=alert(1)>"))
+    assert 'href="#"' in page and "<img" not in page, page
+    kept = mistune.html(_safe_markdown("[book](https://example.org/ch2) [rel](02-conv.md)"))
+    assert 'href="https://example.org/ch2"' in kept and 'href="02-conv.md"' in kept
+
+
+def test_changed_grading_metadata_is_flagged():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from cnnlab.instructor.scan import scan_notebook
+
+    def nb(points):
+        test = new_code_cell("assert f() == 1", metadata={"nbgrader": {
+            "grade_id": "t", "grade": True, "solution": False, "locked": True,
+            "points": points}})
+        return new_notebook(cells=[test])
+
+    assert scan_notebook(nb(1), nb(1)) == []
+    flags = scan_notebook(nb(100), nb(1))
+    assert any("metadata was changed" in f and "points 1 -> 100" in f for f in flags), flags

@@ -19,6 +19,7 @@ import nbformat
 from .notebooks import is_solution_cell, nbg
 
 PROTECTED_MODULES = ("numpy", "cnnlab", "torch", "builtins", "sys")
+GRADING_KEYS = ("grade", "solution", "locked", "points", "task")  # what decides a cell's role
 SUSPECT_MODULES = ("ctypes", "subprocess", "builtins", "importlib", "gc", "inspect")
 
 
@@ -90,7 +91,8 @@ def scan_answer(tree: ast.AST, aliases: dict[str, str], where: str) -> list[str]
             for m in mods:
                 top = m.split(".")[0]
                 if top == "cnnlab":
-                    found.append(f"{where}: imports the reference package ({m}) in an answer")
+                    found.append(f"{where}: imports the reference package ({m}) in an answer "
+                                 "(not from scratch)")
                 elif top in SUSPECT_MODULES:
                     found.append(f"{where}: imports {m}")
     return found
@@ -115,6 +117,12 @@ def scan_notebook(nb, release_nb) -> list[str]:
             seen[gid] = c
     for gid, rc in ref.items():
         m = nbg(rc)
+        if gid in seen:
+            changed = [f"{k} {m.get(k)!r} -> {nbg(seen[gid]).get(k)!r}" for k in GRADING_KEYS
+                       if nbg(seen[gid]).get(k) != m.get(k)]
+            if changed:
+                flags.append(f"{gid}: its nbgrader metadata was changed ({', '.join(changed)}); "
+                             "the instructor's is used")
         if is_solution_cell(rc):
             if gid not in seen:
                 flags.append(f"deleted answer cell {gid}")

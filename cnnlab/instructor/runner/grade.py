@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import html
 import io
 import re
 import sys
@@ -60,6 +61,8 @@ NOTABLE_ERRORS = {
 
 class _Stopped(Exception):
     """The submission ran past its whole deadline."""
+HIDDEN_OUTPUT = ("(what this cell printed is not shown in the feedback: it ran after hidden "
+                 "tests, and could repeat their inputs)\n")
 HIDDEN_PLACEHOLDER = "# hidden tests (not shown): they check more cases of the same function"
 
 
@@ -76,6 +79,7 @@ class Step:
     name: str
     source_cell: nbformat.NotebookNode | None = None
     outputs: list[str] = field(default_factory=list)
+    withheld: str = ""  # what ran but is not shown (printed during hidden tests), for the flags
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,6 +212,7 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     dead = failure
     broken = None  # the last student cell that failed, and its error
+    after_hidden = False  # a test with hidden lines has run: its inputs are in the sandbox
     for step in nb.steps:
         t0 = time.perf_counter()
         key = f"{nb.name}/{step.name}"
@@ -231,6 +236,9 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
                 except Exception as e:  # noqa: BLE001 (an odd reply: the student's own)
                     session.output.append(f"{type(e).__name__}: {e}")
                 step.outputs = list(session.output)
+                if after_hidden and step.outputs:
+                    # the student's code may have kept what the hidden tests passed it
+                    step.withheld, step.outputs = "".join(step.outputs), [HIDDEN_OUTPUT]
             else:
                 step.outputs = [f"not run: {dead}"]
         elif step.kind == "both":
@@ -248,6 +256,7 @@ def _run_notebook(nb: _Notebook, session: Session | None, settings: P.Settings,
         elif step.kind == "test":
             points = float(nbg(step.source_cell).get("points") or 0)
             message = _run_test(step, ns, session, nb.student_names, dead)
+            after_hidden = after_hidden or bool(_hidden_lines(step.cell.source))
             if message and message.startswith("NameError") and broken:
                 message += _why_undefined(*broken, settings.importable)
             if message and session is not None and session.dead and dead is None:
@@ -275,7 +284,7 @@ def _notice(nb: _Notebook, step: Step, limit: int) -> None:
     for name, what in NOTABLE_ERRORS.items():
         if any(name in t for t in texts):
             nb.flags.append(f"{step.name}: {what}")
-    if any(TRUNCATED in t or len(t) > limit for t in step.outputs):
+    if any(TRUNCATED in t or len(t) > limit for t in [*step.outputs, step.withheld]):
         nb.flags.append(f"{step.name}: output over {limit} characters, truncated")
 
 
@@ -321,6 +330,8 @@ def _run_test(step: Step, ns: dict, session: Session | None, names: set[str],
     printed = buf.getvalue() + "".join(session.output if session else [])
     if not _hidden_lines(source):
         step.outputs = [printed] if printed else []
+    else:
+        step.withheld = printed
     return message
 
 
@@ -334,9 +345,34 @@ def _text_output(text: str, limit: int, name: str = "stdout"):
     return nbformat.v4.new_output("stream", name=name, text=text)
 
 
+_LINK_TARGET = re.compile(r"(\]\(\s*)([^)\s]*)|(^[ ]{0,3}\[[^\]]+\]:\s*)(\S+)", re.M)
+_SAFE_SCHEMES = ("http:", "https:", "mailto:")
+
+
+def _safe_target(target: str) -> str:
+    """A link target as a browser would read it; anything with a scheme other than http(s) or
+    mailto (``JavaScript:``, ``java&#115;cript:``, ``data:``) becomes ``#``."""
+    plain = target
+    for _ in range(8):  # markdown renderers decode entities, sometimes twice (&amp;#115;)
+        plain, before = html.unescape(plain).replace("\\", ""), plain
+        if plain == before:
+            break
+    plain = "".join(ch for ch in plain if ch.isprintable() and not ch.isspace()).lower()
+    scheme = re.match(r"^[a-z][a-z0-9+.-]*:", plain)
+    return target if scheme is None or scheme.group(0) in _SAFE_SCHEMES else "#"
+
+
 def _safe_markdown(text: str) -> str:
-    """A student's markdown with raw HTML made inert (it renders in the formgrader)."""
-    return text.replace("<", "&lt;").replace(">", "&gt;").replace("javascript:", "javascript&#58;")
+    """A student's markdown with raw HTML made inert and links that run code disarmed (it renders
+    in the formgrader and the feedback pages)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    def fix(m: re.Match) -> str:
+        if m.group(1) is not None:
+            return m.group(1) + _safe_target(m.group(2))
+        return m.group(3) + _safe_target(m.group(4))
+
+    return _LINK_TARGET.sub(fix, text)
 
 
 def build_notebook(nb: _Notebook, source_nb, limit: int) -> bytes:

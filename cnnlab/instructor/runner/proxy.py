@@ -9,9 +9,13 @@ attribute the grader's code could trip over; only the methods below.
 ``isinstance(handle, nn.Conv2d)`` works for an allow-list: the classes of ``torch.nn`` (and
 ``torch.nn.Parameter``), when the grader has imported torch itself. A test may pass its own
 functions into a student's function (``numerical_gradient(f, x, dout)``): the sandbox gets a
-call-only callback. NumPy arrays passed to a student's function are copied in, and the changes
-it makes to them are copied back when it returns or calls back (so ``f`` sees the perturbed
-``x``, and "x is unchanged afterwards" means what it says), as in a call in one process.
+call-only callback. NumPy arrays passed to a student's function are copied in. A function that
+calls back (``numerical_gradient`` perturbing ``x`` in place for ``f``) has its changes copied
+back when it calls back and when it returns, as in a call in one process: ``f`` sees the
+perturbed ``x``, and "x is unchanged afterwards" means what it says. A function that does not
+call back and changes an array it was given raises ``ChangedArgument`` in the test instead:
+answers must leave their inputs as they found them, and a change copied back could rewrite what
+the test then computes as "expected" (zero the test's ``x`` and ``w``, return zeros).
 
 A sandbox that dies, stops answering within the cell's time or breaks the protocol raises
 ``SandboxFailure`` (a ``BaseException``: a test's ``except Exception`` cannot swallow it).
@@ -31,6 +35,10 @@ from .channel import ChannelClosed, ChannelTimeout, FrameTooLarge
 
 class SandboxFailure(BaseException):
     """The sandbox is gone (died, hung, or sent something that is not the protocol)."""
+
+
+class ChangedArgument(RuntimeError):
+    """A student's function changed, in place, an array the test passed it."""
 
 
 class CellTimeout(BaseException):
@@ -106,15 +114,28 @@ class Session:
         if self.deadline < float("inf"):
             message = {**message, "budget": max(self.deadline - time.monotonic(), 0.01)}
         frame, arrays = P.encode(message, values or {}, self.export)
+        called_back = False
         try:
             self.ch.send(frame, timeout=self.settings.timeout)
             while True:
                 message, blobs = self._recv(timeout)
                 dec = P.Decoder(blobs, self.proxy, allow=("h",))
-                self._copy_back(message, dec, arrays)
                 if "cb" in message:
+                    called_back = True
+                    self._copy_back(message, dec, arrays)
                     self._callback(message, dec)
                     continue
+                if called_back:
+                    self._copy_back(message, dec, arrays)
+                else:
+                    changed = [t for t, new in self._sync(message, dec, arrays)
+                               if t.tobytes() != new.tobytes()]
+                    if changed:
+                        shapes = ", ".join(str(t.shape) for t in changed)
+                        raise ChangedArgument(
+                            f"the student's function changed, in place, {len(changed)} array(s) "
+                            f"the test passed it (shape {shapes}): an answer must leave its "
+                            "inputs as it found them (work on a copy: x = x.copy())")
                 if isinstance(message.get("out"), str) and message["out"]:
                     self.output.append(_capped(message["out"], self.settings.max_output_chars))
                 if "err" in message:
@@ -152,18 +173,27 @@ class Session:
                 "os._exit, a crash or a memory, CPU or process limit") from None
         return P.split_frame(data)
 
-    def _copy_back(self, message: dict, dec: P.Decoder, arrays: list) -> None:
+    @staticmethod
+    def _sync(message: dict, dec: P.Decoder, arrays: list) -> list:
+        """The (target, new value) pairs of a reply's copy-back, checked."""
         if "sync" not in message:
-            return
+            return []
         changes = dec.value(message["sync"])
         if not isinstance(changes, list):
             raise P.ProtocolError("a malformed copy-back")
+        out = []
         for item in changes:
             if not (isinstance(item, tuple) and len(item) == 2 and type(item[0]) is int
                     and type(item[1]) is np.ndarray and 0 <= item[0] < len(arrays)):
                 raise P.ProtocolError("a malformed copy-back entry")
             target, new = arrays[item[0]], item[1]
-            if new.shape == target.shape and new.dtype == target.dtype and target.flags.writeable:
+            if new.shape == target.shape and new.dtype == target.dtype:
+                out.append((target, new))
+        return out
+
+    def _copy_back(self, message: dict, dec: P.Decoder, arrays: list) -> None:
+        for target, new in self._sync(message, dec, arrays):
+            if target.flags.writeable:
                 np.copyto(target, new)
 
     def _callback(self, message: dict, dec: P.Decoder) -> None:

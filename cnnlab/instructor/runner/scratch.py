@@ -14,6 +14,13 @@ packages of the assignment's import policy, and may not use what a static readin
   ``compile``, ``__import__`` (or any of them as a value);
 * dunder attributes (``x.__dict__``, ``np.__getattribute__``) other than ``ALLOWED_DUNDERS``;
 * a module used as a value (``m = np.lib``), which hides what is called through it;
+* a library's private names (``np.lib._stride_tricks_impl``: a leading underscore), and the
+  standard library's lookups by string (``typing.get_type_hints`` evaluates string annotations,
+  ``string.Formatter().get_field`` reads attributes by name);
+* when NumPy's stride tricks are forbidden, ``np.ndarray(shape, dtype, buffer, ...)`` on an
+  existing buffer (``as_strided`` under another name), by keyword or by position;
+* a function that rebinds a top-level name (``global conv2d_naive``) is part of that name's
+  definition, so the answer that replaces the honest one is judged too;
 * top-level code that replaces a library's attribute (``np.sum = np.convolve``) counts against
   every function that uses it; ``setattr``, ``exec`` and the like at the top level against all.
 
@@ -37,6 +44,11 @@ ALLOWED_STDLIB = frozenset({
 })
 DYNAMIC = frozenset({"getattr", "setattr", "delattr", "vars", "globals", "locals", "eval",
                      "exec", "compile", "__import__", "breakpoint"})
+# the standard library's own ways to look a name up by string (an eval in other clothes)
+DYNAMIC_PATHS = frozenset({
+    "typing.get_type_hints", "typing.ForwardRef", "typing.evaluate_forward_ref",
+    "string.Formatter", "functools.singledispatch",
+})
 ALLOWED_DUNDERS = frozenset({"__init__", "__call__", "__name__", "__doc__", "__len__",
                              "__getitem__", "__iter__", "__next__", "__repr__", "__str__",
                              "__class__", "__module__", "__qualname__"})
@@ -94,6 +106,8 @@ class Analysis:
     # -- collecting ----------------------------------------------------------------------------
     def _collect(self, body, student: bool) -> None:
         for node in body:
+            if student:
+                self._globals(node)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 if student:
                     self.bindings.setdefault(node.name, []).append(node)
@@ -122,6 +136,16 @@ class Analysis:
                             n.ctx, (ast.Store, ast.Del)):
                         self._store(n)
                 self._top_level(node)
+
+    def _globals(self, node) -> None:
+        """A function that says ``global name`` and assigns it defines ``name`` too."""
+        for fn in ast.walk(node):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            for g in ast.walk(fn):
+                if isinstance(g, ast.Global):
+                    for name in g.names:
+                        self.bindings.setdefault(name, []).append(fn)
 
     def _imports(self, node) -> None:
         if isinstance(node, ast.Import):
@@ -190,9 +214,11 @@ class Analysis:
                 yield f"uses {n.id}(), which a from-scratch check cannot follow", None
             elif isinstance(n, ast.Name) and _is_dunder(n.id) and n.id not in ALLOWED_DUNDERS:
                 yield f"uses {n.id}, which a from-scratch check cannot follow", None
-            elif isinstance(n, ast.Call) and _strided_forbidden(rules) and any(
-                    k.arg in ("strides", "buffer") for k in n.keywords):
-                yield "builds a strided view (strides=/buffer=), as as_strided does", None
+            elif isinstance(n, ast.Call) and _strided_forbidden(rules) and (
+                    any(k.arg in ("strides", "buffer") for k in n.keywords)
+                    or (len(n.args) >= 3 and self._is_ndarray(n.func))):
+                yield ("builds a strided view (np.ndarray on a buffer, strides=), as "
+                       "as_strided does"), None
             if id(n) in inner or not isinstance(n, (ast.Attribute, ast.Name, ast.Call)):
                 continue
             chain = _chain(n)
@@ -213,6 +239,14 @@ class Analysis:
             return
         # an assignment's targets are bound, its value is what counts (walked above)
 
+    def _is_ndarray(self, func) -> bool:
+        """Whether ``func`` (a call's callee) names ``numpy.ndarray``, under any alias."""
+        chain = _chain(func)
+        if not chain or chain[0] not in self.imports:
+            return False
+        dotted = self.imports[chain[0]] + "".join(f".{c}" for c in chain[1:])
+        return _resolve(dotted) is _resolve("numpy.ndarray")
+
     def _judge_import(self, n, rules, allowed_roots):
         mods = [a.name for a in n.names] if isinstance(n, ast.Import) else (
             [f"{n.module}.{a.name}" for a in n.names] if n.module and n.level == 0 else [])
@@ -220,6 +254,15 @@ class Analysis:
             yield from self._judge_path(m, rules, allowed_roots, verb="imports")
 
     def _judge_path(self, dotted: str, rules, allowed_roots, verb: str = "calls"):
+        private = [p for p in dotted.split(".") if p.startswith("_") and not _is_dunder(p)]
+        if private and not dotted.startswith("__future__"):
+            yield (f"{verb} {dotted}, a library's private name ({private[0]}), which a "
+                   "from-scratch check cannot follow"), None
+            return
+        if any(dotted == d or dotted.startswith(d + ".") for d in DYNAMIC_PATHS):
+            yield (f"{verb} {dotted}, which looks names up by string (a from-scratch check "
+                   "cannot follow it)"), None
+            return
         if dotted in self.replaced:
             yield f"calls {dotted}, which your notebook replaces at the top level", None
             return
