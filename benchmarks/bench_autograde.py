@@ -32,7 +32,7 @@ from pathlib import Path
 
 import nbformat
 
-from cnnlab.instructor import autograde, demo, release
+from cnnlab.instructor import demo, release
 from cnnlab.instructor.course import Course, find_course_root
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,14 +85,23 @@ def time_plain(course: Course, assignment: str, timeout: int) -> tuple[float, fl
 
 
 def time_cnnlab(course: Course, assignment: str, jobs: int, timeout: int) -> tuple[float, float]:
-    """The sandboxed runner: (wall seconds, CPU seconds of this process plus what each worker
-    measured for its submissions: the workers are the forkserver's children, not ours)."""
+    """The sandboxed runner, in a fresh process as ``cnnlab autograde`` runs (its forkserver and
+    warm sandboxes start inside the time): (wall seconds, CPU seconds of that process and its
+    waited-for children plus what each worker measured for its submissions, since the workers
+    are the forkserver's children)."""
+    code = ("import json, resource; from cnnlab.instructor import autograde; "
+            "from cnnlab.instructor.course import Course; "
+            f"state = autograde.autograde(Course.load({str(course.root)!r}), {assignment!r}, "
+            f"jobs={jobs}, log=lambda *a: None, limits=autograde.Limits(timeout={timeout})); "
+            "print(json.dumps(sum(s.get('cpu_seconds', 0.0) for s in state.values())))")
     cpu = cpu_seconds()
     t = time.perf_counter()
-    state = autograde.autograde(course, assignment, jobs=jobs, log=lambda *a: None,
-                                limits=autograde.Limits(timeout=timeout))
-    workers = sum(s.get("cpu_seconds", 0.0) for s in state.values())
-    return time.perf_counter() - t, cpu_seconds() - cpu + workers
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        sys.exit(f"the sandboxed runner failed:\n{r.stderr[-3000:]}")
+    workers = float(r.stdout.strip().splitlines()[-1])
+    return dt, cpu_seconds() - cpu + workers
 
 
 def old_tree(rev: str, dest: Path) -> Path:
@@ -123,6 +132,26 @@ def time_old(course: Course, assignment: str, jobs: int, timeout: int, tree: Pat
     return dt, cpu_seconds() - cpu
 
 
+def scores(course: Course, assignment: str, n: int) -> str:
+    """Mean score per kind of submission, from the gradebook; exits when a correct submission
+    lost points (a contender that fails fast is no faster)."""
+    from nbgrader.api import Gradebook
+
+    got: dict[str, list[float]] = {k: [] for k in demo.KINDS}
+    top = 0.0
+    with Gradebook(course.db_url, course.course_id) as gb:
+        for i in range(n):
+            try:
+                sub = gb.find_submission(assignment, f"s{i:03d}")
+            except Exception:  # noqa: BLE001 (not graded at all)
+                sys.exit(f"s{i:03d} was not graded")
+            got[demo.KINDS[i % 3]].append(sub.score)
+            top = sub.max_score
+    if min(got["correct"]) < top:
+        sys.exit(f"a correct submission lost points: {got['correct']}")
+    return ", ".join(f"{k} {sum(v) / len(v):.2f}" for k, v in got.items() if v) + f" of {top:g}"
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -147,24 +176,40 @@ def main() -> None:
               f"{cpu / n:.2f} s/notebook CPU)")
 
     try:
-        plain, plain_cpu = time_plain(make_course(base / "plain", a.assignment, n), a.assignment,
-                                      a.timeout)
+        course = make_course(base / "plain", a.assignment, n)
+        plain, plain_cpu = time_plain(course, a.assignment, a.timeout)
         line("plain nbgrader autograde (sequential)", plain, plain_cpu)
+        print(f"    mean scores: {scores(course, a.assignment, n)}")
         if not a.no_old:
             tree = old_tree(a.old_rev, base / "old")
-            old, old_cpu = time_old(make_course(base / "old-course", a.assignment, n),
-                                    a.assignment, j, a.timeout, tree)
+            course = make_course(base / "old-course", a.assignment, n)
+            old, old_cpu = time_old(course, a.assignment, j, a.timeout, tree)
             line(f"previous kernel runner --jobs {j}", old, old_cpu)
-        new, new_cpu = time_cnnlab(make_course(base / "new", a.assignment, n), a.assignment, j,
-                                   a.timeout)
+            print(f"    mean scores: {scores(course, a.assignment, n)}")
+        course = make_course(base / "new", a.assignment, n)
+        new, new_cpu = time_cnnlab(course, a.assignment, j, a.timeout)
         line(f"sandboxed runner --jobs {j}", new, new_cpu)
+        print(f"    mean scores: {scores(course, a.assignment, n)}")
         print(f"sandboxed --jobs {j} vs plain nbgrader: {plain / new:.2f}x"
               + (f"; vs the previous runner: {old / new:.2f}x" if not a.no_old else ""))
         if not a.no_sequential:
-            seq, seq_cpu = time_cnnlab(make_course(base / "seq", a.assignment, n), a.assignment,
-                                       1, a.timeout)
+            course = make_course(base / "seq", a.assignment, n)
+            seq, seq_cpu = time_cnnlab(course, a.assignment, 1, a.timeout)
             line("sandboxed runner --jobs 1", seq, seq_cpu)
+            print(f"    mean scores: {scores(course, a.assignment, n)}")
             print(f"--jobs {j} / --jobs 1: {seq / new:.2f}x (target >= 1.8x on 2 cores)")
+            # each command pays a fixed start (interpreter, forkserver importing the grader and
+            # torch, each worker's warm sandbox): time it on 2 submissions, and compare what the
+            # other N - 2 cost on top
+            k = 2
+            start1, _ = time_cnnlab(make_course(base / "start1", a.assignment, k), a.assignment,
+                                    1, a.timeout)
+            startj, _ = time_cnnlab(make_course(base / "startj", a.assignment, k), a.assignment,
+                                    j, a.timeout)
+            m1, mj = (seq - start1) / (n - k), (new - startj) / (n - k)
+            print(f"fixed start ({k} submissions): --jobs 1 {start1:.1f} s, --jobs {j} "
+                  f"{startj:.1f} s; each further notebook: --jobs 1 {m1:.3f} s, --jobs {j} "
+                  f"{mj:.3f} s, {m1 / mj if mj > 0 else float('nan'):.2f}x")
             print(f"grading overhead per notebook (sandboxed --jobs 1 - plain nbgrader): wall "
                   f"{(seq - plain) / n:+.2f} s, CPU {(seq_cpu - plain_cpu) / n:+.2f} s "
                   "(target <= 0.5 s)")

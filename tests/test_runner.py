@@ -345,3 +345,24 @@ def test_changed_grading_metadata_is_flagged():
     assert scan_notebook(nb(1), nb(1)) == []
     flags = scan_notebook(nb(100), nb(1))
     assert any("metadata was changed" in f and "points 1 -> 100" in f for f in flags), flags
+
+
+def test_workers_share_the_cores_out(monkeypatch):
+    from cnnlab.instructor.autograde import THREAD_ENV, _init_worker, worker_threads
+
+    assert [worker_threads(j, cpus=2) for j in (1, 2, 3)] == [2, 1, 1]
+    assert worker_threads(4, cpus=16) == 4
+    for name in THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # what the instructor set is kept
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        _init_worker(1)
+        if torch is not None:
+            assert torch.get_num_threads() == 1
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert os.environ["MKL_NUM_THREADS"] == "3"
