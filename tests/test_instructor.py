@@ -16,6 +16,7 @@ import zipfile
 
 import nbformat
 import pytest
+from leaks import hidden_lines
 
 from cnnlab.cli import main
 from cnnlab.instructor import autograde, collect, demo, release
@@ -285,20 +286,8 @@ def test_real_assignment_cycle(tmp_path):
     assert 0 <= state["grace"]["score"] <= state["ada"]["score"]
     assert {s for s, v in state.items() if v["flags"]} == {"broken"}
     src = nbformat.read(str(course.source / REAL / f"{REAL}.ipynb"), 4)
-    hidden, visible = [], set()
-    for c in src.cells:
-        inside = False
-        for line in c.source.split("\n"):
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) > 15:
-                hidden.append(line.strip())
-            elif not inside:
-                visible.add(line.strip())
-    # a hidden line that also appears in a visible test (`exception=ValueError,`) is no secret
-    hidden = [h for h in hidden if h not in visible]
+    rel = nbformat.read(str(course.release / REAL / f"{REAL}.ipynb"), 4)
+    hidden = hidden_lines(src, rel)
     assert hidden, "the assignment has hidden tests"
     pages = list(course.feedback.glob(f"*/{REAL}/*.html"))
     assert len(pages) == 4  # the broken file gets a page saying why it was not graded

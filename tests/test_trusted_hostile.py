@@ -38,6 +38,7 @@ import nbformat
 import psutil
 import pytest
 from hostile import CASES, Places, base_notebook, base_student, build, honest_bases
+from leaks import hidden_lines as hidden_test_lines
 
 from cnnlab.instructor import demo
 from cnnlab.instructor.course import Course
@@ -72,6 +73,7 @@ class Batch:
     graded_later: dict[str, str] = field(default_factory=dict)
     submitted_later: dict[str, str] = field(default_factory=dict)
     survivors: list[str] = field(default_factory=list)
+    children_before: set[int] = field(default_factory=set)  # this pytest's, from earlier tests
     seconds: float = 0.0
 
 
@@ -225,6 +227,7 @@ def batch(tmp_path_factory):
     shutil.copytree(root, root.parent / "released")  # for the honest students graded alone
     zips = write_zips(course, cases, bases, mark)
     env = {**os.environ, SECRET_ENV: secret}
+    children_before = {c.pid for c in psutil.Process().children(recursive=True)}
     t0 = time.perf_counter()
     # collect first (so the submissions can be hashed), then the rest
     for a, zpath in zips.items():
@@ -237,7 +240,8 @@ def batch(tmp_path_factory):
               for a in assignments for c in _notebooks(course, a)[0].cells if is_test_cell(c)}
     b = Batch(root=root, course=course, mark=mark, secret=secret, scores=scores,
               max_scores=max_scores, flags=flags, points=points, output=output,
-              returncodes=rcs, submitted_before=submitted_before, seconds=seconds)
+              returncodes=rcs, submitted_before=submitted_before, seconds=seconds,
+              children_before=children_before)
     b.survivors = [f"{p.pid}: {' '.join(p.cmdline())[:200]}"
                    for p in _marked_processes(mark, secret) if p.is_running()]
     b.graded_after = _graded_state(course)
@@ -339,7 +343,11 @@ def test_files_untouched(batch):
 
 def test_no_process_survives(batch):
     assert not batch.survivors, batch.survivors
-    assert not psutil.Process().children(recursive=True)
+    # what earlier tests of this pytest run left (a multiprocessing forkserver, a JupyterLab
+    # server) is theirs; every command of the batch was a child of this process
+    new = [c for c in psutil.Process().children(recursive=True)
+           if c.pid not in batch.children_before]
+    assert not new, [" ".join(c.cmdline())[:200] for c in new]
 
 
 def test_nothing_written_outside_the_grader(batch):
@@ -360,19 +368,7 @@ def _page_text(path: Path) -> str:
 
 def hidden_lines(course: Course, a: str) -> list[str]:
     """Lines of ``a``'s hidden tests that the released notebook does not show anyway."""
-    src, rel = _notebooks(course, a)
-    shown = {line.strip() for c in rel.cells for line in c.source.split("\n")}
-    out = []
-    for c in src.cells:
-        inside = False
-        for line in c.source.split("\n"):
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) > 15 and line.strip() not in shown:
-                out.append(line.strip())
-    return out
+    return hidden_test_lines(*_notebooks(course, a))
 
 
 def hidden_values(course: Course, a: str) -> tuple[set[str], set[str]]:

@@ -99,8 +99,8 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 def worker_threads(jobs: int, cpus: int | None = None) -> int:
     """Threads each of ``jobs`` workers (and the sandboxes it starts) may use: the cores shared
-    out. Two workers of torch's default two threads each on two cores run each submission about
-    3x slower than one worker alone (measured on 08_architectures), so they must not oversubscribe."""
+    out. Two workers with torch's default of two threads each, on two cores, ran each submission
+    of 08_architectures about 3x slower than one worker alone: they must not oversubscribe."""
     return max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
 
 
