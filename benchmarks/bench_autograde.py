@@ -89,7 +89,7 @@ def time_cnnlab(course: Course, assignment: str, jobs: int, timeout: int) -> tup
     warm sandboxes start inside the time): (wall seconds, CPU seconds of that process and its
     waited-for children plus what each worker measured for its submissions, since the workers
     are the forkserver's children)."""
-    code = ("import json, resource; from cnnlab.instructor import autograde; "
+    code = ("import json; from cnnlab.instructor import autograde; "
             "from cnnlab.instructor.course import Course; "
             f"state = autograde.autograde(Course.load({str(course.root)!r}), {assignment!r}, "
             f"jobs={jobs}, log=lambda *a: None, limits=autograde.Limits(timeout={timeout})); "

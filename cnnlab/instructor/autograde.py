@@ -60,7 +60,7 @@ def submitted_students(course: Course, assignment: str) -> list[str]:
 def _check_released(course: Course, assignment: str) -> None:
     from nbgrader.api import MissingEntry
 
-    if course.db_path is not None and not course.db_path.exists():
+    if not course.has_gradebook:
         raise ValueError(f"no gradebook at {course.db_path}: run `cnnlab release {assignment}` "
                          "first")
     with course.gradebook() as gb:

@@ -172,6 +172,12 @@ class Course:
         return Path(url.database)
 
     @property
+    def has_gradebook(self) -> bool:
+        """Whether there is a gradebook to read: a database server always (its tables are made on
+        first use), an sqlite file once ``cnnlab release`` has created it."""
+        return self.db_path is None or self.db_path.exists()
+
+    @property
     def db_shown(self) -> str:
         """The gradebook's URL as messages show it: the password masked."""
         return masked_url(self.db_url)

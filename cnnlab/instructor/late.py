@@ -75,7 +75,7 @@ def due_date(course: Course, assignment: str) -> datetime | None:
     """The assignment's due date (aware, UTC), or None."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    if course.db_path is not None and not course.db_path.exists():
+    if not course.has_gradebook:
         return None
     with Gradebook(course.db_url, course.course_id) as gb:
         try:

@@ -63,7 +63,7 @@ class Roster:
         state = read_json(_path(course), None)
         sections = (state or {}).get("sections", {})
         out = {}
-        if course.db_path is None or course.db_path.exists():
+        if course.has_gradebook:
             with Gradebook(course.db_url, course.course_id) as gb:
                 for s in gb.students:
                     out[s.id] = RosterStudent(s.id, s.first_name, s.last_name, s.email,

@@ -61,6 +61,8 @@ NOTABLE_ERRORS = {
 
 class _Stopped(Exception):
     """The submission ran past its whole deadline."""
+
+
 HIDDEN_OUTPUT = ("(what this cell printed is not shown in the feedback: it ran after hidden "
                  "tests, and could repeat their inputs)\n")
 HIDDEN_PLACEHOLDER = "# hidden tests (not shown): they check more cases of the same function"
