@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from cnnlab.gradcheck import numerical_gradient, rel_error
 from cnnlab.nn import conv2d, conv2d_backward, conv2d_naive, fast
+from cnnlab.nn.conv import prepare
 
 
 def fast_large(x, w, b, stride=1, pad=0):
@@ -31,10 +32,9 @@ def fast_chunked(x, w, b, stride=1, pad=0):
     """fast.conv2d through its per-image path with the columns of two images gathered at a
     time, whatever C*F*F (with N odd the last chunk holds one image)."""
     try:
-        (_, C, H, W), (_, _, F, _) = np.shape(x), np.shape(w)
-        Ho, Wo = (H + 2 * pad - F) // stride + 1, (W + 2 * pad - F) // stride + 1
-        two_images = 2 * C * F * F * max(Ho, 1) * max(Wo, 1)
-    except (TypeError, ValueError, ZeroDivisionError):   # a bad call: conv2d says why
+        _, w_, _, _, _, Ho, Wo = prepare(x, w, b, stride, pad)
+        two_images = 2 * w_[0].size * Ho * Wo
+    except (TypeError, ValueError):              # a bad call: fast.conv2d raises the same
         two_images = 0
     with mock.patch.object(fast, "SMALL", 0), mock.patch.object(fast, "CHUNK", two_images):
         return fast.conv2d(x, w, b, stride, pad)

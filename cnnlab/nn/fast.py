@@ -125,8 +125,8 @@ PER_IMAGE_ROWS = 64
 SMALL = 2**18
 #: Layers whose columns for one image hold at most this many values (4 MiB of float32, about
 #: what stays in cache between the gather and the product) also take the per-image path, a few
-#: images at a time. Measured on x (32, 64, 32, 32), w (64, 64, 3, 3): 36-41 ms against 55-58 ms
-#: for one batched product over all the columns (2 threads; benchmarks/README.md).
+#: images at a time. Measured on x (32, 64, 32, 32), w (64, 64, 3, 3): 34.6-38.9 ms against
+#: 55.4-58.5 ms for one batched product over all the columns (2 threads; benchmarks/README.md).
 CHUNK = 2**20
 
 
