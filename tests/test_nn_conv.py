@@ -345,3 +345,14 @@ def test_a_forked_child_gets_threads_of_its_own():
         child.kill()
     assert not hung, "the forked child's threaded conv2d never finished"
     assert queue.get(timeout=5) < 1e-12
+
+
+def test_where_no_thread_can_start_the_caller_does_every_share():
+    x = np.random.default_rng(0).normal(size=(5, 3, 6, 6))
+    w = np.random.default_rng(1).normal(size=(2, 3, 3, 3))
+
+    def no_threads(workers):
+        raise RuntimeError("can't start new thread")
+
+    with mock.patch.object(fast, "_executor", no_threads):
+        close(fast_threaded(x, w, None, 1, 1), conv2d(x, w, None, 1, 1))

@@ -240,7 +240,12 @@ def _conv_per_image(x, w, b, F, S, P, Ho, Wo) -> np.ndarray:
     bounds = [N * t // T for t in range(T + 1)]     # images [bounds[t], bounds[t+1]) to thread t
     parts = [(x[lo:hi], w2, b, out[lo:hi], F, S, P, Ho, Wo)
              for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    futures = [_executor(T - 1).submit(_per_image, *part) for part in parts[1:]] if T > 1 else []
+    futures = []
+    for part in parts[1:]:
+        try:
+            futures.append(_executor(T - 1).submit(_per_image, *part))
+        except RuntimeError:    # "can't start new thread" (a process limit, a sandbox): do it here
+            _per_image(*part)
     _per_image(*parts[0])                           # the first share in this thread
     for future in futures:
         future.result()                             # re-raises a worker's error here
