@@ -51,7 +51,8 @@ def fast_threaded(x, w, b, stride=1, pad=0):
     """fast.conv2d through its per-image path with the images split between three threads,
     whatever the size of each product (with N < 3, fewer threads; the shares differ by one)."""
     with (mock.patch.object(fast, "THREADS", 3), mock.patch.object(fast, "ONE_CORE_GEMM", 2**62),
-          mock.patch.object(fast, "SMALL", 0), mock.patch.object(fast, "CHUNK", 2**62)):
+          mock.patch.object(fast, "THREADED_WORK", 0), mock.patch.object(fast, "SMALL", 0),
+          mock.patch.object(fast, "CHUNK", 2**62)):
         return fast.conv2d(x, w, b, stride, pad)
 
 
@@ -320,7 +321,8 @@ def test_without_threadpoolctl_one_thread_and_the_same_numbers(monkeypatch):
 
 
 def _two_threads(x, w):
-    with mock.patch.object(fast, "THREADS", 2), mock.patch.object(fast, "ONE_CORE_GEMM", 2**62):
+    with (mock.patch.object(fast, "THREADS", 2), mock.patch.object(fast, "ONE_CORE_GEMM", 2**62),
+          mock.patch.object(fast, "THREADED_WORK", 0)):
         return fast.conv2d(x, w, None, 1, 1)
 
 

@@ -184,6 +184,9 @@ def _gather_index(xp_shape, F, S, Ho, Wo) -> np.ndarray:
 #: :func:`_conv_per_image` splits the images between threads of its own (see :func:`threads`).
 #: First layer x (100, 3, 31, 31), w (25, 3, 3, 3), S2 P1: 0.78 ms on one thread, 0.47 ms on two.
 ONE_CORE_GEMM = 2**18
+#: ... and layers with fewer multiply-adds than this in all stay on one thread: handing out the
+#: work costs about 40 us (x (32, 1, 8, 8), w (16, 1, 3, 3): 47 us on one thread, 81 us on two).
+THREADED_WORK = 2**23
 #: Threads for :func:`_conv_per_image`; None: as many as NumPy's OpenBLAS may use now (so that
 #: ``threadpoolctl.threadpool_limits(1)`` applies here too).
 THREADS: int | None = None
@@ -236,7 +239,8 @@ def _conv_per_image(x, w, b, F, S, P, Ho, Wo) -> np.ndarray:
     K = w.shape[0]
     out = np.empty((N, K, Ho * Wo), dtype=x.dtype)
     w2 = w.reshape(K, C * F * F)
-    T = min(N, threads()) if K * C * F * F * Ho * Wo <= ONE_CORE_GEMM else 1
+    per_image = K * C * F * F * Ho * Wo              # multiply-adds of one image's product
+    T = min(N, threads()) if per_image <= ONE_CORE_GEMM and N * per_image >= THREADED_WORK else 1
     bounds = [N * t // T for t in range(T + 1)]     # images [bounds[t], bounds[t+1]) to thread t
     parts = [(x[lo:hi], w2, b, out[lo:hi], F, S, P, Ho, Wo)
              for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
