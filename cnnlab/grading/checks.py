@@ -96,10 +96,8 @@ def _shape_of(value) -> tuple | None:
 
 
 def _fmt_number(v) -> str:
-    try:
-        return f"{float(v):.6g}"
-    except (TypeError, ValueError):
-        return repr(v)
+    """One element of check_close's float64 arrays, in six significant digits."""
+    return f"{float(v):.6g}"
 
 
 def check_type(got, expected_type, hint: str | None = None, what: str = "result") -> None:
@@ -199,13 +197,18 @@ def check_close(
 
 
 def _integer_dtype(got) -> str | None:
-    """The name of got's integer dtype (``int``, ``int64``, ...), or None."""
+    """The name of got's integer dtype (``int``, ``int64``, ``torch.int64``, ...), or None."""
     if _isinstance(got, bool):
         return None
     if _isinstance(got, numbers.Integral):
         return type(got).__name__
     dtype = getattr(got, "dtype", None)
-    if dtype is not None and getattr(dtype, "kind", "") in "iu":
+    if getattr(dtype, "kind", None) in ("i", "u"):            # NumPy's integer kinds
+        return str(dtype)
+    # a torch dtype has no .kind (a NumPy-style `"" in "iu"` test would call every tensor an
+    # integer one); it says is_floating_point and is_complex instead
+    if (getattr(dtype, "is_floating_point", True) is False
+            and getattr(dtype, "is_complex", True) is False and str(dtype) != "torch.bool"):
         return str(dtype)
     return None
 
