@@ -1,0 +1,98 @@
+"""The NumPy layers' errors name the argument at fault and the rule, and their results take the
+widest float dtype of their inputs (PyTorch's promotion), whichever input is the wide one.
+
+Written against survivors of a mutation run over cnnlab/nn (``make mutants``, docs/mutants.md):
+an error naming no argument, or a backward pass that ignored one input's dtype, passed every
+other test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnlab.nn import (
+    col2im,
+    im2col,
+    linear,
+    linear_backward,
+    relu,
+    relu_backward,
+    softmax_cross_entropy,
+)
+
+ONES = np.ones
+
+
+ERRORS = [
+    (linear, ("abc", ONES((4, 3)), ONES(4)), "x must be a numeric array, got dtype <U3"),
+    (linear, (ONES((2, 3)), "abc", ONES(4)), "w must be a numeric array, got dtype <U3"),
+    (linear, (ONES((2, 3)), ONES((4, 3)), "abc"), "b must be a numeric array, got dtype <U3"),
+    (linear, (ONES((2, 3)), ONES((4, 3)), ONES(5)), "b must have shape (4,) (M,), got (5,)"),
+    (linear, (np.float64(1.0), ONES((1, 1)), ONES(1)),
+     "x must have a batch axis N, (N, ...), got a 0-D array array(1.)"),
+    (linear_backward, ("abc", ONES((2, 3)), ONES((4, 3))),
+     "dout must be a numeric array, got dtype <U3"),
+    (linear_backward, (ONES((2, 5)), ONES((2, 3)), ONES((4, 3))),
+     "dout must have shape (2, 4) (N, M), got (2, 5)"),
+    (relu, ("abc",), "x must be a numeric array, got dtype <U3"),
+    (relu_backward, ("abc", ONES(2)), "dout must be a numeric array, got dtype <U3"),
+    (relu_backward, (ONES(2), "abc"), "x must be a numeric array, got dtype <U3"),
+    (relu_backward, (ONES(3), ONES(2)), "dout must have shape (2,) (the shape of x), got (3,)"),
+    (softmax_cross_entropy, ("abc", np.zeros(2, dtype=int)),
+     "scores must be a numeric array, got dtype <U3"),
+    (softmax_cross_entropy, (ONES((0, 3)), np.zeros(0, dtype=int)),
+     "scores must hold at least one example, got N = 0"),
+    (col2im, ("abc", (2, 3, 4, 4), 3, 1, 1), "cols must be a numeric array, got dtype <U3"),
+    (col2im, (ONES((2, 27, 16)), (2, 3, 4, 4), 0, 1, 1),
+     "f (the filter size F) must be a whole number >= 1, got 0"),
+]
+
+
+@pytest.mark.parametrize("layer, args, text", ERRORS,
+                         ids=[f"{e[0].__name__}: {e[2][:30]}" for e in ERRORS])
+def test_an_error_names_the_argument_and_the_rule(layer, args, text):
+    with pytest.raises(ValueError) as info:
+        layer(*args)
+    assert str(info.value) == text
+
+
+def test_a_vector_of_scalars_is_a_batch_for_linear():
+    """x (N,) is N examples of one feature each, as x (N, 1)."""
+    x = np.arange(3.0)
+    w, b = np.array([[2.0], [-1.0]]), np.array([0.5, 0.0])
+    np.testing.assert_array_equal(linear(x, w, b), linear(x[:, None], w, b))
+
+
+def _inputs(wide: int, n: int):
+    """n float32 arrays for the layers below, number ``wide`` float64."""
+    return [np.float64 if i == wide else np.float32 for i in range(n)]
+
+
+@pytest.mark.parametrize("wide", range(3))
+def test_linear_takes_the_widest_dtype_of_x_w_and_b(wide):
+    dx, dw, db = _inputs(wide, 3)
+    out = linear(ONES((2, 3), dx), ONES((4, 3), dw), ONES(4, db))
+    assert out.dtype == np.float64
+
+
+@pytest.mark.parametrize("wide", range(3))
+def test_linear_backward_takes_the_widest_dtype_of_dout_x_and_w(wide):
+    dd, dx, dw = _inputs(wide, 3)
+    grads = linear_backward(ONES((2, 4), dd), ONES((2, 3), dx), ONES((4, 3), dw))
+    assert [g.dtype for g in grads] == [np.float64] * 3
+
+
+@pytest.mark.parametrize("wide", range(2))
+def test_relu_backward_takes_the_widest_dtype_of_dout_and_x(wide):
+    dd, dx = _inputs(wide, 2)
+    assert relu_backward(ONES(3, dd), ONES(3, dx)).dtype == np.float64
+
+
+def test_col2im_of_integer_columns_sums_in_float64():
+    x = np.arange(2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
+    cols = im2col(x, 3, 1, 1)                       # (2, 27, 16), integer like x
+    assert cols.dtype.kind == "i"
+    back = col2im(cols, x.shape, 3, 1, 1)
+    assert back.dtype == np.float64
+    np.testing.assert_array_equal(back, col2im(cols.astype(np.float64), x.shape, 3, 1, 1))
