@@ -85,8 +85,9 @@ def test_the_default_what():
 
 
 def test_bool_and_torch_floats_are_not_integer_results():
-    for got in (True, torch.tensor([0.5]), np.array([0.5], dtype=np.float32)):
-        assert message(check_close, got, [0.25], hint="add b").endswith("Hint: add b")
+    for got, expected in ((True, 0.25), (torch.tensor([0.5]), [0.25]),
+                          (np.array([0.5], dtype=np.float32), [0.25])):
+        assert message(check_close, got, expected, hint="add b").endswith("Hint: add b")
 
 
 def test_the_integer_dtype_hint_in_full_and_for_torch_too():
@@ -96,6 +97,8 @@ def test_the_integer_dtype_hint_in_full_and_for_torch_too():
         "Hint: " + hint.format("int32"))
     assert message(check_close, torch.tensor([1]), [1.5]).endswith(
         "Hint: " + hint.format("torch.int64"))
+    assert message(check_close, np.array([1], dtype=np.uint8), [1.5]).endswith(
+        "Hint: " + hint.format("uint8"))
 
 
 def test_a_known_mistake_matches_within_a_tolerance_relative_to_its_own_size():

@@ -13,6 +13,7 @@ import pytest
 
 from cnnlab.nn import (
     col2im,
+    conv2d_backward,
     im2col,
     linear,
     linear_backward,
@@ -43,6 +44,10 @@ ERRORS = [
      "scores must be a numeric array, got dtype <U3"),
     (softmax_cross_entropy, (ONES((0, 3)), np.zeros(0, dtype=int)),
      "scores must hold at least one example, got N = 0"),
+    (conv2d_backward, ("abc", ONES((2, 3, 7, 7)), ONES((4, 3, 3, 3))),
+     "dout must be a numeric array, got dtype <U3"),
+    (conv2d_backward, (ONES((2, 4, 7, 7)), ONES((2, 3, 7, 7)), ONES((4, 3, 3, 3))),
+     "dout must have shape (2, 4, 5, 5) (N, K, H', W'), got (2, 4, 7, 7)"),
     (col2im, ("abc", (2, 3, 4, 4), 3, 1, 1), "cols must be a numeric array, got dtype <U3"),
     (col2im, (ONES((2, 27, 16)), (2, 3, 4, 4), 0, 1, 1),
      "f (the filter size F) must be a whole number >= 1, got 0"),
