@@ -222,6 +222,8 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid() or _pool[1] < workers:
+            if _pool is not None and _pool[0] == os.getpid():
+                _pool[2].shutdown(wait=False)        # too few workers: its threads end when idle
             pool = ThreadPoolExecutor(workers, thread_name_prefix="cnnlab-conv")
             _pool = (os.getpid(), workers, pool)
         return _pool[2]
