@@ -13,6 +13,7 @@ import pytest
 
 from cnnlab.nn import (
     col2im,
+    conv2d,
     conv2d_backward,
     im2col,
     linear,
@@ -20,6 +21,7 @@ from cnnlab.nn import (
     relu,
     relu_backward,
     softmax_cross_entropy,
+    zero_pad,
 )
 
 ONES = np.ones
@@ -44,6 +46,25 @@ ERRORS = [
      "scores must be a numeric array, got dtype <U3"),
     (softmax_cross_entropy, (ONES((0, 3)), np.zeros(0, dtype=int)),
      "scores must hold at least one example, got N = 0"),
+    (conv2d, ("abc", ONES((2, 3, 3, 3)), ONES(2)), "x must be a numeric array, got dtype <U3"),
+    (conv2d, (ONES((1, 3, 7, 7)), "abc", ONES(2)), "w must be a numeric array, got dtype <U3"),
+    (conv2d, (ONES((1, 3, 7, 7)), ONES((2, 3, 3, 3)), "abc"),
+     "b must be a numeric array, got dtype <U3"),
+    (conv2d, (ONES((1, 4, 7, 7)), ONES((2, 3, 3, 3)), ONES(2)),
+     "channel mismatch: x has C = 4 channels (x.shape = (1, 4, 7, 7)) but the filters expect"
+     " C = 3 (w.shape = (2, 3, 3, 3)); filters always extend the full depth of the input"),
+    (conv2d, (ONES((1, 3, 7, 8)), ONES((2, 3, 3, 3)), ONES(2), 2, 0),
+     "along the width W = 8: a 3x3 filter does not fit a 7x8 input with stride 2:"
+     " (8 - 3) / 2 + 1 = 3.5 is not a whole number"),
+    (conv2d, (ONES((1, 3, 8, 7)), ONES((2, 3, 3, 3)), ONES(2), 2, 0),
+     "along the height H = 8: a 3x3 filter does not fit a 8x7 input with stride 2:"
+     " (8 - 3) / 2 + 1 = 3.5 is not a whole number"),
+    (conv2d, (ONES((1, 3, 7, 7)), ONES((0, 3, 3, 3)), None),
+     "w: (K, C, F, F) must have no empty axis, got w.shape = (0, 3, 3, 3)"),
+    (im2col, ("abc", 3), "x must be a numeric array, got dtype <U3"),
+    (im2col, (ONES((3, 7, 7)), 3), "x must be 4-D (N, C, H, W), got 3-D shape (3, 7, 7)"),
+    (im2col, (ONES((1, 3, 7, 7)), 0), "f (the filter size F) must be a whole number >= 1, got 0"),
+    (zero_pad, ("abc", 1), "x must be a numeric array, got dtype <U3"),
     (conv2d_backward, ("abc", ONES((2, 3, 7, 7)), ONES((4, 3, 3, 3))),
      "dout must be a numeric array, got dtype <U3"),
     (conv2d_backward, (ONES((2, 4, 7, 7)), ONES((2, 3, 7, 7)), ONES((4, 3, 3, 3))),
@@ -85,6 +106,26 @@ def test_linear_takes_the_widest_dtype_of_x_w_and_b(wide):
 def test_linear_backward_takes_the_widest_dtype_of_dout_x_and_w(wide):
     dd, dx, dw = _inputs(wide, 3)
     grads = linear_backward(ONES((2, 4), dd), ONES((2, 3), dx), ONES((4, 3), dw))
+    assert [g.dtype for g in grads] == [np.float64] * 3
+
+
+@pytest.mark.parametrize("wide", range(3))
+def test_conv2d_takes_the_widest_dtype_of_x_w_and_b(wide):
+    dx, dw, db = _inputs(wide, 3)
+    out = conv2d(ONES((1, 2, 4, 4), dx), ONES((3, 2, 3, 3), dw), ONES(3, db))
+    assert out.dtype == np.float64
+
+
+def test_conv2d_in_float32_stays_float32_with_a_bias():
+    out = conv2d(ONES((1, 2, 4, 4), np.float32), ONES((3, 2, 3, 3), np.float32),
+                 ONES(3, np.float32))
+    assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("wide", range(3))
+def test_conv2d_backward_takes_the_widest_dtype_of_dout_x_and_w(wide):
+    dd, dx, dw = _inputs(wide, 3)
+    grads = conv2d_backward(ONES((1, 3, 2, 2), dd), ONES((1, 2, 4, 4), dx), ONES((3, 2, 3, 3), dw))
     assert [g.dtype for g in grads] == [np.float64] * 3
 
 
