@@ -16,26 +16,17 @@ import pytest
 import torch
 from test_grading_teach import notebook_function
 
-from cnnlab.grading import (
-    CheckFailed,
-    check_close,
-    check_equal,
-    check_raises,
-    check_shape,
-    check_true,
-    check_type,
-    passed,
-)
+from cnnlab.grading import checks
 
 
 def message(check, *args, **kwargs) -> str:
-    with pytest.raises(CheckFailed) as info:
+    with pytest.raises(checks.CheckFailed) as info:
         check(*args, **kwargs)
     return str(info.value)
 
 
 def test_passed_without_points_prints_the_name_of_the_check(capsys):
-    passed("flatten: the shapes")
+    checks.passed("flatten: the shapes")
     assert capsys.readouterr().out == "\u2713 flatten: the shapes\n"
 
 
@@ -52,18 +43,19 @@ def _raises_type_error(x):
 
 
 FAILURES = {
-    "check_type": lambda **kw: check_type(1, str, **kw),
-    "check_shape, wrong shape": lambda **kw: check_shape(np.zeros(2), (3,), **kw),
-    "check_shape, not an array": lambda **kw: check_shape(5, (3,), **kw),
-    "check_close": lambda **kw: check_close(np.ones(2), np.zeros(2), **kw),
-    "check_equal": lambda **kw: check_equal(1, 2, **kw),
-    "check_true": lambda **kw: check_true(False, "the sum is 3", **kw),
-    "check_raises, no error": lambda **kw: check_raises(_returns, 1, **kw),
-    "check_raises, wrong type": lambda **kw: check_raises(_raises_type_error, 1, **kw),
-    "check_raises, wrong message": lambda **kw: check_raises(
+    "check_type": lambda **kw: checks.check_type(1, str, **kw),
+    "check_shape, wrong shape": lambda **kw: checks.check_shape(np.zeros(2), (3,), **kw),
+    "check_shape, not an array": lambda **kw: checks.check_shape(5, (3,), **kw),
+    "check_close": lambda **kw: checks.check_close(np.ones(2), np.zeros(2), **kw),
+    "check_equal": lambda **kw: checks.check_equal(1, 2, **kw),
+    "check_true": lambda **kw: checks.check_true(False, "the sum is 3", **kw),
+    "check_raises, no error": lambda **kw: checks.check_raises(_returns, 1, **kw),
+    "check_raises, wrong type": lambda **kw: checks.check_raises(_raises_type_error, 1,
+                                                                  **kw),
+    "check_raises, wrong message": lambda **kw: checks.check_raises(
         notebook_function("def bad(x):\n    raise ValueError(f'bad {x}')\n", "bad"), 1,
         match="stride", **kw),
-    "check_raises, by accident": lambda **kw: check_raises(
+    "check_raises, by accident": lambda **kw: checks.check_raises(
         notebook_function("def acc(x):\n    return np.ones(3) + np.ones(4)\n", "acc"), 1, **kw),
 }
 
@@ -76,41 +68,41 @@ def test_every_failure_starts_with_what_and_ends_with_the_callers_hint(fail):
 
 
 def test_a_missing_return_still_names_what_was_checked():
-    assert message(check_shape, None, (3,), what="pool(x)").startswith("pool(x): got None")
+    assert message(checks.check_shape, None, (3,), what="pool(x)").startswith("pool(x): got None")
 
 
 def test_the_default_what():
-    assert message(check_shape, np.zeros(2), (3,)) == "result: shape (2,), expected (3,)."
-    assert message(check_true, False, "the sum is 3") == "the sum is 3"
+    assert message(checks.check_shape, np.zeros(2), (3,)) == "result: shape (2,), expected (3,)."
+    assert message(checks.check_true, False, "the sum is 3") == "the sum is 3"
 
 
 def test_bool_and_torch_floats_are_not_integer_results():
     for got, expected in ((True, 0.25), (torch.tensor([0.5]), [0.25]),
                           (np.array([0.5], dtype=np.float32), [0.25])):
-        assert message(check_close, got, expected, hint="add b").endswith("Hint: add b")
+        assert message(checks.check_close, got, expected, hint="add b").endswith("Hint: add b")
 
 
 def test_the_integer_dtype_hint_in_full_and_for_torch_too():
     hint = ("your result has the integer dtype {}, so fractions were cut off: compute in floats "
             "(no int(...); create arrays with dtype=float, or np.zeros_like(x, dtype=float)).")
-    assert message(check_close, np.array([1], dtype=np.int32), [1.5]).endswith(
+    assert message(checks.check_close, np.array([1], dtype=np.int32), [1.5]).endswith(
         "Hint: " + hint.format("int32"))
-    assert message(check_close, torch.tensor([1]), [1.5]).endswith(
+    assert message(checks.check_close, torch.tensor([1]), [1.5]).endswith(
         "Hint: " + hint.format("torch.int64"))
-    assert message(check_close, np.array([1], dtype=np.uint8), [1.5]).endswith(
+    assert message(checks.check_close, np.array([1], dtype=np.uint8), [1.5]).endswith(
         "Hint: " + hint.format("uint8"))
 
 
 def test_a_known_mistake_matches_within_a_tolerance_relative_to_its_own_size():
     wrong = np.array([1000.0])
-    text = message(check_close, np.array([1000.5]), [0.0], rtol=1e-3, atol=0.0, hint="generic",
-                   mistakes=[(wrong, "the bias is added twice")])
+    text = message(checks.check_close, np.array([1000.5]), [0.0], rtol=1e-3, atol=0.0,
+                   hint="generic", mistakes=[(wrong, "the bias is added twice")])
     assert text.endswith("Hint: the bias is added twice")
 
 
 def test_check_equal_keeps_true_apart_from_one():
-    assert message(check_equal, 1, True) == "result: got 1, expected True."
-    check_equal(True, True)
+    assert message(checks.check_equal, 1, True) == "result: got 1, expected True."
+    checks.check_equal(True, True)
 
 
 def test_check_raises_passes_keyword_arguments_on():
@@ -119,29 +111,30 @@ def test_check_raises_passes_keyword_arguments_on():
             raise ValueError(f"stride {stride} < 1")
         return x
 
-    assert check_raises(conv, 1, stride=0, match="stride 0") is None
+    assert checks.check_raises(conv, 1, stride=0, match="stride 0") is None
 
 
 def test_check_raises_names_a_call_without_a_name_and_shows_its_arguments():
     call = functools.partial(_returns)                   # a partial has no __name__
-    assert message(check_raises, call, 3, "a", k=2).startswith(
+    assert message(checks.check_raises, call, 3, "a", k=2).startswith(
         "function(3, 'a', k=2): returned None instead of raising ValueError.")
-    assert message(check_raises, _returns, np.zeros((2, 3))).startswith(
+    assert message(checks.check_raises, _returns, np.zeros((2, 3))).startswith(
         "_returns(<array (2, 3)>): returned None")
 
 
 def test_check_raises_shows_what_came_back_instead_of_the_error():
-    assert message(check_raises, lambda x: np.zeros((2, 3)), 1).startswith(
+    assert message(checks.check_raises, lambda x: np.zeros((2, 3)), 1).startswith(
         "<lambda>(1): returned an array of shape (2, 3) instead of raising ValueError.")
-    assert message(check_raises, lambda x: 5, 1).startswith("<lambda>(1): returned 5 instead")
+    assert message(checks.check_raises, lambda x: 5, 1).startswith(
+        "<lambda>(1): returned 5 instead")
 
 
 def test_check_raises_quotes_the_error_it_got():
     acc = notebook_function("def acc2(x):\n    return np.ones(3) + np.ones(4)\n", "acc2")
-    assert message(check_raises, acc, 1).startswith(
+    assert message(checks.check_raises, acc, 1).startswith(
         "acc2(1): raised ValueError('operands could not be broadcast")
     bad = notebook_function("def bad2(x):\n    raise ValueError(f'bad {x}')\n", "bad2")
-    assert message(check_raises, bad, 1, match="stride").startswith(
+    assert message(checks.check_raises, bad, 1, match="stride").startswith(
         "bad2(1): raised ValueError('bad 1'), expected its message to mention 'stride'.")
 
 
@@ -151,4 +144,4 @@ def test_an_error_from_code_whose_module_has_no_name_is_the_functions_own():
     assert "__name__" not in helper_scope
     forward = notebook_function("def forward3(p):\n    return helper(p)\n", "forward3")
     forward.__globals__["helper"] = helper_scope["helper"]
-    assert check_raises(forward, -1, match="-1") is None
+    assert checks.check_raises(forward, -1, match="-1") is None
