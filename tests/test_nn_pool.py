@@ -196,3 +196,68 @@ def test_max_pool_keeps_integers_and_avg_pool_averages_them_in_float64():
 def test_bad_input_raises_a_value_error_naming_the_rule(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# Written against survivors of a mutation run over cnnlab/nn/pool.py (docs/mutants.md).
+
+
+def test_a_tie_between_the_last_two_offsets_goes_to_the_first():
+    x = np.array([[0.0, 0.0], [5.0, 5.0]])[None, None]      # maxima at offsets (1, 0) and (1, 1)
+    _, dx_t = torch_pool("max", x, 2, 2, np.ones((1, 1, 1, 1)))
+    for dx in (max_pool2d_backward(np.ones((1, 1, 1, 1)), x),
+               max_pool2d_backward(np.ones((1, 1, 1, 1)), x,
+                                   indices=max_pool2d(x, return_indices=True)[1])):
+        np.testing.assert_array_equal(dx, dx_t)
+        np.testing.assert_array_equal(dx[0, 0], [[0.0, 0.0], [1.0, 0.0]])
+
+
+def test_a_window_of_more_than_256_offsets_points_past_the_256th():
+    """17x17 = 289 offsets: they no longer fit a uint8."""
+    x = np.zeros((1, 1, 17, 17))
+    x[0, 0, 16, 15] = 1.0                                      # offset 16 * 17 + 15 = 287
+    _, idx = max_pool2d(x, 17, 17, return_indices=True)
+    assert idx.reshape(-1).tolist() == [287]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_overlapping_windows_keep_the_dtype_in_the_backward_pass(dtype):
+    x = np.random.default_rng(5).normal(size=(1, 2, 5, 5)).astype(dtype)
+    out, idx = max_pool2d(x, 3, 1, return_indices=True)
+    dout = np.ones_like(out)
+    assert max_pool2d_backward(dout, x, 3, 1).dtype == dtype
+    assert max_pool2d_backward(dout, x, 3, 1, indices=idx).dtype == dtype
+
+
+@pytest.mark.parametrize("wide", ["dout", "x"])
+def test_the_backward_pass_takes_the_wider_dtype_of_dout_and_x(wide):
+    x = np.ones((1, 1, 4, 4), np.float64 if wide == "x" else np.float32)
+    dout = np.ones((1, 1, 2, 2), np.float64 if wide == "dout" else np.float32)
+    for bwd in (max_pool2d_backward, avg_pool2d_backward):
+        assert bwd(dout, x).dtype == np.float64
+
+
+def test_float32_indices_point_at_a_nan_like_torch():
+    x = np.arange(16.0, dtype=np.float32).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 0] = np.nan
+    _, idx = max_pool2d(x, 2, 2, return_indices=True)
+    _, idx_t = TF.max_pool2d(torch.tensor(x), 2, 2, return_indices=True)
+    np.testing.assert_array_equal(idx, idx_t.numpy())
+    assert idx[0, 0, 0, 0] == 4
+
+
+@pytest.mark.parametrize(
+    "call, text",
+    [
+        (lambda: max_pool2d("abc"), "x must be a numeric array, got dtype <U3"),
+        (lambda: max_pool2d(np.ones((1, 1, 4, 4)), 0, 2),
+         "size (the pooling window F) must be a whole number >= 1, got 0"),
+        (lambda: max_pool2d_backward("abc", np.ones((1, 1, 4, 4))),
+         "dout must be a numeric array, got dtype <U3"),
+        (lambda: max_pool2d_backward(np.ones((1, 1, 3, 3)), np.ones((1, 1, 4, 4))),
+         "dout must have shape (1, 1, 2, 2) (N, C, H', W'), got (1, 1, 3, 3)"),
+    ],
+)
+def test_an_error_names_the_argument_and_the_rule_in_full(call, text):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == text

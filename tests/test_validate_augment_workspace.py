@@ -120,6 +120,20 @@ def test_scratch_grows_and_leaves_huge_requests_alone():
     n = MAX_BYTES // 4 + 1                            # over the limit: a plain, unshared array
     huge1, huge2 = scratch("test-huge", (n,), np.float32), scratch("test-huge", (n,), np.float32)
     assert not np.shares_memory(huge1, huge2)
+    assert huge1.dtype == np.float32 and huge1.shape == (n,)
+
+
+@pytest.mark.parametrize("offset", [8, 16, 32, 48])
+def test_scratch_aligns_a_buffer_that_starts_off_the_64_byte_grid(offset):
+    """Where the buffer the role holds starts ``offset`` bytes past a 64-byte boundary, the
+    array handed out still starts on one (malloc's usual 16-byte alignment is not enough)."""
+    from cnnlab.nn import _workspace
+    raw = np.empty(4096 + 2 * ALIGN, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGN + offset
+    _workspace._local.__dict__.setdefault("buffers", {})["test-off"] = raw[start:start + 4096]
+    a = scratch("test-off", (100,), np.float64)
+    assert a.ctypes.data % ALIGN == 0
+    assert np.shares_memory(a, raw)                   # the role's buffer, not a new one
 
 
 def test_scratch_buffers_are_per_thread():
