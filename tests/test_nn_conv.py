@@ -358,3 +358,11 @@ def test_where_no_thread_can_start_the_caller_does_every_share():
 
     with mock.patch.object(fast, "_executor", no_threads):
         close(fast_threaded(x, w, None, 1, 1), conv2d(x, w, None, 1, 1))
+
+
+@forwards
+def test_stride_1_and_no_padding_by_default(conv):
+    x = np.random.default_rng(6).normal(size=(2, 3, 6, 6))
+    w = np.random.default_rng(7).normal(size=(4, 3, 3, 3))
+    np.testing.assert_array_equal(conv(x, w, None), conv(x, w, None, 1, 0))
+    assert conv(x, w, None).shape == (2, 4, 4, 4)
