@@ -366,3 +366,15 @@ def test_stride_1_and_no_padding_by_default(conv):
     w = np.random.default_rng(7).normal(size=(4, 3, 3, 3))
     np.testing.assert_array_equal(conv(x, w, None), conv(x, w, None, 1, 0))
     assert conv(x, w, None).shape == (2, 4, 4, 4)
+
+
+def test_padding_wider_than_the_input_is_zeros_even_in_a_reused_buffer():
+    """The padded copy lives in a reused scratch buffer: every border must be zeroed again, also
+    when the pad is wider than the input (W < P)."""
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(2, 1, 3, 3))
+    # leaves non-zero values where the next call's right border lies: the buffer is (1, 1, 11, 12)
+    # now, then (1, 1, 5, 5), whose element 13 (row 2, column 3: the border) was x[0, 0, 0, 0]
+    fast.conv2d(rng.normal(size=(1, 1, 9, 10)) + 5, w, None, 1, 1)
+    x = rng.normal(size=(1, 1, 1, 1))
+    close(fast.conv2d(x, w, None, 1, 2), conv2d(x, w, None, 1, 2))
