@@ -49,8 +49,8 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 # Mutation testing (pyproject's [tool.mutmut]: cnnlab/nn, cnnlab/shapes.py, grading/checks.py):
-# prints every surviving mutant, a change to the code that no test notices. Slow (hours on 2
-# cores), so not part of `make test`. MUTANTS="cnnlab.shapes*" runs a subset; JOBS the workers.
+# prints every surviving mutant, a change to the code that no test notices. Slow (about 45 minutes
+# on 2 cores with JOBS=2), so not part of `make test`. MUTANTS="cnnlab.shapes*" runs a subset.
 MUTANTS ?=
 JOBS    ?= 1
 mutants: venv
