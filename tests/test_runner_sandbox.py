@@ -670,3 +670,23 @@ def test_no_path_trick_reaches_a_forbidden_package():
     )
     assert "IMPORTED" not in out, out
     assert "found []" in out, out
+
+
+@linux_only
+def test_every_module_a_course_policy_lists_imports_inside_the_sandbox():
+    """The sandbox shows a dotted name's folder (cnnlab.nn) but not the packages that folder
+    imports: a cnnlab module that picks up a new dependency would fail to import while graded,
+    and every cell using it would score 0. Each assignment's policy (nbgrader_config.py) is
+    checked here: every listed module imports inside a sandbox with that policy."""
+    if MODE["warm"]:
+        pytest.skip("the view of the site-packages is the same warm or cold")
+    from cnnlab.instructor.course import Course
+    table = Course.load(REPO).sandbox_importable
+    assert table, "nbgrader_config.py lists no sandbox policies"
+    for assignment, modules in table.items():
+        code_, out = run(
+            f"import importlib\nfor m in {list(modules)!r}:\n    importlib.import_module(m)\n"
+            "print('imported')\n",
+            P(importable=tuple(modules)), timeout=120,
+        )
+        assert code_ == 0 and "imported" in out, f"{assignment}: {modules}\n{out}"
