@@ -47,10 +47,12 @@ def fast_batched(x, w, b, stride=1, pad=0):
         return fast.conv2d(x, w, b, stride, pad)
 
 
-def fast_threaded(x, w, b, stride=1, pad=0):
-    """fast.conv2d through its per-image path with the images split between three threads,
-    whatever the size of each product (with N < 3, fewer threads; the shares differ by one)."""
-    with (mock.patch.object(fast, "THREADS", 3), mock.patch.object(fast, "ONE_CORE_GEMM", 2**62),
+def fast_threaded(x, w, b, stride=1, pad=0, threads=3):
+    """fast.conv2d through its per-image path with the images split between ``threads``
+    threads, whatever the size of each product (with N < threads, fewer; the shares differ by
+    one)."""
+    with (mock.patch.object(fast, "THREADS", threads),
+          mock.patch.object(fast, "ONE_CORE_GEMM", 2**62),
           mock.patch.object(fast, "THREADED_WORK", 0), mock.patch.object(fast, "SMALL", 0),
           mock.patch.object(fast, "CHUNK", 2**62)):
         return fast.conv2d(x, w, b, stride, pad)
@@ -320,23 +322,18 @@ def test_without_threadpoolctl_one_thread_and_the_same_numbers(monkeypatch):
         fast._blas.cache_clear()
 
 
-def _two_threads(x, w):
-    with (mock.patch.object(fast, "THREADS", 2), mock.patch.object(fast, "ONE_CORE_GEMM", 2**62),
-          mock.patch.object(fast, "THREADED_WORK", 0)):
-        return fast.conv2d(x, w, None, 1, 1)
-
-
 def _threaded_in_child(queue):
     x = np.random.default_rng(0).normal(size=(4, 3, 6, 6))
     w = np.random.default_rng(1).normal(size=(2, 3, 3, 3))
-    queue.put(float(np.abs(_two_threads(x, w) - conv2d(x, w, None, 1, 1)).max()))
+    queue.put(float(np.abs(fast_threaded(x, w, None, 1, 1, threads=2)
+                           - conv2d(x, w, None, 1, 1)).max()))
 
 
 def test_a_forked_child_gets_threads_of_its_own():
     """A child forked after the parent used its thread pool has none of the pool's threads:
     submitting to the parent's one-worker pool there would wait forever."""
     import multiprocessing
-    _two_threads(np.ones((4, 3, 6, 6)), np.ones((2, 3, 3, 3)))   # the parent's pool is running
+    fast_threaded(np.ones((4, 3, 6, 6)), np.ones((2, 3, 3, 3)), None, 1, 1, threads=2)  # a pool
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_threaded_in_child, args=(queue,))
