@@ -22,15 +22,14 @@ from cnnlab.nn.conv import prepare
 
 
 def fast_large(x, w, b, stride=1, pad=0):
-    """fast.conv2d as for a large layer: strided column copies, one image at a time if
-    C*F*F <= 64, else the batched columns."""
+    """fast.conv2d as for a large layer: strided column copies, one image at a time."""
     with mock.patch.object(fast, "SMALL", 0), mock.patch.object(fast, "CHUNK", 1):
         return fast.conv2d(x, w, b, stride, pad)
 
 
 def fast_chunked(x, w, b, stride=1, pad=0):
-    """fast.conv2d through its per-image path with the columns of two images gathered at a
-    time, whatever C*F*F (with N odd the last chunk holds one image)."""
+    """fast.conv2d as for a large layer with the columns of two images gathered at a time (with
+    N odd the last chunk holds one image)."""
     try:
         _, w_, _, _, _, Ho, Wo = prepare(x, w, b, stride, pad)
         two_images = 2 * w_[0].size * Ho * Wo
@@ -40,35 +39,33 @@ def fast_chunked(x, w, b, stride=1, pad=0):
         return fast.conv2d(x, w, b, stride, pad)
 
 
-def fast_batched(x, w, b, stride=1, pad=0):
-    """fast.conv2d through its batched-columns path, whatever the size and rows C*F*F."""
-    with (mock.patch.object(fast, "PER_IMAGE_ROWS", 0), mock.patch.object(fast, "SMALL", 0),
-          mock.patch.object(fast, "CHUNK", 0)):
-        return fast.conv2d(x, w, b, stride, pad)
-
-
 def fast_threaded(x, w, b, stride=1, pad=0, threads=3):
-    """fast.conv2d through its per-image path with the images split between ``threads``
-    threads, whatever the size of each product (with N < threads, fewer; the shares differ by
-    one)."""
+    """fast.conv2d as for a large layer with the images split between ``threads`` threads,
+    whatever the work (with N < threads, fewer; the shares differ by one)."""
     with (mock.patch.object(fast, "THREADS", threads),
-          mock.patch.object(fast, "ONE_CORE_GEMM", 2**62),
-          mock.patch.object(fast, "THREADED_WORK", 0), mock.patch.object(fast, "SMALL", 0),
-          mock.patch.object(fast, "CHUNK", 2**62)):
+          mock.patch.object(fast, "THREADED_WORK", 0), mock.patch.object(fast, "SMALL", 0)):
         return fast.conv2d(x, w, b, stride, pad)
 
 
 def fast_backward_large(dout, x, w, stride=1, pad=0):
-    """fast.conv2d_backward as for a large layer (batched columns, phase-split col2im)."""
-    with mock.patch.object(fast, "SMALL", 0):
+    """fast.conv2d_backward as for a large layer: strided columns, one image at a time."""
+    with mock.patch.object(fast, "SMALL", 0), mock.patch.object(fast, "CHUNK", 1):
+        return fast.conv2d_backward(dout, x, w, stride, pad)
+
+
+def fast_backward_threaded(dout, x, w, stride=1, pad=0):
+    """fast.conv2d_backward as for a large layer, the images split between three threads and
+    two images a chunk (each thread's dw summed)."""
+    with (mock.patch.object(fast, "THREADS", 3), mock.patch.object(fast, "THREADED_WORK", 0),
+          mock.patch.object(fast, "SMALL", 0),
+          mock.patch.object(fast, "CHUNK", 2 * w[0].size * dout.shape[2] * dout.shape[3])):
         return fast.conv2d_backward(dout, x, w, stride, pad)
 
 
 FORWARDS = {"readable": conv2d, "fast": fast.conv2d, "fast large": fast_large,
-            "fast chunked": fast_chunked, "fast batched": fast_batched,
-            "fast threaded": fast_threaded}
+            "fast chunked": fast_chunked, "fast threaded": fast_threaded}
 BACKWARDS = {"readable": conv2d_backward, "fast": fast.conv2d_backward,
-             "fast large": fast_backward_large}
+             "fast large": fast_backward_large, "fast threaded": fast_backward_threaded}
 forwards = pytest.mark.parametrize("conv", FORWARDS.values(), ids=FORWARDS.keys())
 backwards = pytest.mark.parametrize("conv_bwd", BACKWARDS.values(), ids=BACKWARDS.keys())
 
@@ -164,7 +161,7 @@ def test_sweep_forward_matches_torch_and_naive(case):
     assert out.shape == shape == ref.shape
     close(out, ref)
     close(conv2d_naive(x, w, b, S, P), out)
-    for tuned in (fast.conv2d, fast_large, fast_chunked, fast_batched, fast_threaded):
+    for tuned in (fast.conv2d, fast_large, fast_chunked, fast_threaded):
         # tuned and readable agree
         close(tuned(x, w, b, S, P), out)
 
@@ -179,8 +176,9 @@ def test_sweep_backward_matches_autograd(case):
     close(dx, dx_t)
     close(dw, dw_t)
     close(db, db_t)
-    for got, readable in zip(fast_backward_large(dout, x, w, S, P), (dx, dw, db), strict=True):
-        close(got, readable)
+    for tuned in (fast_backward_large, fast_backward_threaded):
+        for got, readable in zip(tuned(dout, x, w, S, P), (dx, dw, db), strict=True):
+            close(got, readable)
 
 
 @settings(max_examples=12, deadline=None)
@@ -217,7 +215,8 @@ def test_sweep_raises_exactly_when_the_filter_does_not_fit(H, W, F, S, P):
         for conv in FORWARDS.values():
             close(conv(x, w, b, S, P), ref)
         dout = np.ones((1, 2, (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1))
-        close(fast_backward_large(dout, x, w, S, P)[0], conv2d_backward(dout, x, w, S, P)[0])
+        for tuned in (fast_backward_large, fast_backward_threaded):
+            close(tuned(dout, x, w, S, P)[0], conv2d_backward(dout, x, w, S, P)[0])
     else:
         for fn in (conv2d_naive, *FORWARDS.values()):
             with pytest.raises(ValueError, match=f"{F}x{F} filter"):
@@ -307,6 +306,43 @@ def test_the_threaded_forward_follows_numpys_blas_thread_limit():
         assert fast.threads() == 5
 
 
+def test_the_blas_handle_is_numpys_own_even_with_scipys_loaded_first():
+    """SciPy ships an OpenBLAS of its own; threadpoolctl may list it first. Limiting that one
+    would leave NumPy's products on all their threads."""
+    import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS)
+    fast._blas.cache_clear()
+    try:
+        assert "numpy" in fast._blas().filepath
+    finally:
+        fast._blas.cache_clear()
+
+
+def test_blas_runs_on_one_thread_inside_the_shares_and_is_restored_after():
+    """Our threads each call OpenBLAS: meanwhile it must run on one thread (two threads each
+    asking for two would oversubscribe the cores), and afterwards on as many as before, also
+    when a share raises."""
+    from threadpoolctl import threadpool_limits
+    blas = fast._blas()
+    seen = []
+
+    def share(x):
+        seen.append((blas.get_num_threads(), fast.threads()))
+        if x.shape[0] == 1:
+            raise FloatingPointError("a share fails")
+        return x.shape[0]
+
+    with threadpool_limits(2, user_api="blas"), mock.patch.object(fast, "THREADS", None):
+        assert fast._split_images(5, fast.THREADED_WORK, share, (np.ones((5, 1)),)) == [2, 3]
+        assert seen == [(1, 2), (1, 2)]          # OpenBLAS on one; threads() still says two
+        assert blas.get_num_threads() == 2
+        with pytest.raises(FloatingPointError, match="a share fails"):
+            fast._split_images(2, fast.THREADED_WORK, share, (np.ones((2, 1)),))
+        assert blas.get_num_threads() == 2
+        seen.clear()
+        fast._split_images(5, fast.THREADED_WORK - 1, share, (np.ones((5, 1)),))
+        assert seen == [(2, 2)]                  # too little work: one share, OpenBLAS as is
+
+
 def test_without_threadpoolctl_one_thread_and_the_same_numbers(monkeypatch):
     """A grading sandbox may show cnnlab.nn but not threadpoolctl: importing and running the
     tuned layer must still work there (on one thread)."""
@@ -375,3 +411,22 @@ def test_padding_wider_than_the_input_is_zeros_even_in_a_reused_buffer():
     fast.conv2d(rng.normal(size=(1, 1, 9, 10)) + 5, w, None, 1, 1)
     x = rng.normal(size=(1, 1, 1, 1))
     close(fast.conv2d(x, w, None, 1, 2), conv2d(x, w, None, 1, 2))
+
+
+@pytest.mark.parametrize(
+    "C, K, F, P, flipped",
+    [(4, 3, 3, 1, True), (3, 3, 3, 0, True), (3, 3, 3, 2, True), (2, 4, 3, 1, False),
+     (3, 3, 3, 3, False), (3, 3, 1, 1, False)],
+)
+def test_stride_1_backward_by_flipped_filters_where_k_le_c(C, K, F, P, flipped):
+    """With S = 1, K <= C and P <= F - 1 the tuned dx is a forward convolution of dout with the
+    flipped filters; otherwise the column gradients are scattered back. Both match the
+    readable backward."""
+    rng = np.random.default_rng(11)
+    x, w = rng.normal(size=(3, C, 6, 7)), rng.normal(size=(K, C, F, F))
+    dout = rng.normal(size=conv2d(x, w, None, 1, P).shape)
+    with mock.patch.object(fast, "_forward_share", wraps=fast._forward_share) as forward:
+        got = fast_backward_large(dout, x, w, 1, P)
+    assert forward.called == flipped
+    for g, r in zip(got, conv2d_backward(dout, x, w, 1, P), strict=True):
+        close(g, r)

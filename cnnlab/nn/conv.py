@@ -5,7 +5,7 @@ Shapes (the slides' letters):
     x: (N, C, H, W)   w: (K, C, F, F)   b: (K,) or None   out: (N, K, H', W')
     H' = (H + 2P - F) / S + 1,   W' = (W + 2P - F) / S + 1
 
-The tuned version of the same layer (phase-split columns, reused buffers) is
+The tuned version of the same layer (images split between threads, reused buffers) is
 :mod:`cnnlab.nn.fast`; tests check that both give the same numbers.
 """
 
