@@ -27,15 +27,16 @@ def fast_large(x, w, b, stride=1, pad=0):
         return fast.conv2d(x, w, b, stride, pad)
 
 
+def two_images_a_chunk(N, rows, L):
+    """In place of fast._per_chunk: two images a chunk, whatever their size."""
+    return min(N, 2)
+
+
 def fast_chunked(x, w, b, stride=1, pad=0):
     """fast.conv2d as for a large layer with the columns of two images gathered at a time (with
     N odd the last chunk holds one image)."""
-    try:
-        _, w_, _, _, _, Ho, Wo = prepare(x, w, b, stride, pad)
-        two_images = 2 * w_[0].size * Ho * Wo
-    except (TypeError, ValueError):              # a bad call: fast.conv2d raises the same
-        two_images = 0
-    with mock.patch.object(fast, "SMALL", 0), mock.patch.object(fast, "CHUNK", two_images):
+    with (mock.patch.object(fast, "SMALL", 0),
+          mock.patch.object(fast, "_per_chunk", two_images_a_chunk)):
         return fast.conv2d(x, w, b, stride, pad)
 
 
@@ -53,19 +54,28 @@ def fast_backward_large(dout, x, w, stride=1, pad=0):
         return fast.conv2d_backward(dout, x, w, stride, pad)
 
 
+def fast_backward_chunked(dout, x, w, stride=1, pad=0):
+    """fast.conv2d_backward as for a large layer, two images a chunk (with N odd the last chunk
+    holds one image)."""
+    with (mock.patch.object(fast, "SMALL", 0),
+          mock.patch.object(fast, "_per_chunk", two_images_a_chunk)):
+        return fast.conv2d_backward(dout, x, w, stride, pad)
+
+
 def fast_backward_threaded(dout, x, w, stride=1, pad=0):
-    """fast.conv2d_backward as for a large layer, the images split between three threads and
-    two images a chunk (each thread's dw summed)."""
-    with (mock.patch.object(fast, "THREADS", 3), mock.patch.object(fast, "THREADED_WORK", 0),
+    """fast.conv2d_backward as for a large layer, the images split between two threads (three
+    images: shares of one and two) and two images a chunk (each thread's dw summed)."""
+    with (mock.patch.object(fast, "THREADS", 2), mock.patch.object(fast, "THREADED_WORK", 0),
           mock.patch.object(fast, "SMALL", 0),
-          mock.patch.object(fast, "CHUNK", 2 * w[0].size * dout.shape[2] * dout.shape[3])):
+          mock.patch.object(fast, "_per_chunk", two_images_a_chunk)):
         return fast.conv2d_backward(dout, x, w, stride, pad)
 
 
 FORWARDS = {"readable": conv2d, "fast": fast.conv2d, "fast large": fast_large,
             "fast chunked": fast_chunked, "fast threaded": fast_threaded}
 BACKWARDS = {"readable": conv2d_backward, "fast": fast.conv2d_backward,
-             "fast large": fast_backward_large, "fast threaded": fast_backward_threaded}
+             "fast large": fast_backward_large, "fast chunked": fast_backward_chunked,
+             "fast threaded": fast_backward_threaded}
 forwards = pytest.mark.parametrize("conv", FORWARDS.values(), ids=FORWARDS.keys())
 backwards = pytest.mark.parametrize("conv_bwd", BACKWARDS.values(), ids=BACKWARDS.keys())
 
@@ -176,7 +186,7 @@ def test_sweep_backward_matches_autograd(case):
     close(dx, dx_t)
     close(dw, dw_t)
     close(db, db_t)
-    for tuned in (fast_backward_large, fast_backward_threaded):
+    for tuned in (fast_backward_large, fast_backward_chunked, fast_backward_threaded):
         for got, readable in zip(tuned(dout, x, w, S, P), (dx, dw, db), strict=True):
             close(got, readable)
 
@@ -215,7 +225,7 @@ def test_sweep_raises_exactly_when_the_filter_does_not_fit(H, W, F, S, P):
         for conv in FORWARDS.values():
             close(conv(x, w, b, S, P), ref)
         dout = np.ones((1, 2, (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1))
-        for tuned in (fast_backward_large, fast_backward_threaded):
+        for tuned in (fast_backward_large, fast_backward_chunked, fast_backward_threaded):
             close(tuned(dout, x, w, S, P)[0], conv2d_backward(dout, x, w, S, P)[0])
     else:
         for fn in (conv2d_naive, *FORWARDS.values()):
@@ -430,3 +440,12 @@ def test_stride_1_backward_by_flipped_filters_where_k_le_c(C, K, F, P, flipped):
     assert forward.called == flipped
     for g, r in zip(got, conv2d_backward(dout, x, w, 1, P), strict=True):
         close(g, r)
+
+
+@pytest.mark.parametrize("N, rows, L", [(32, 576, 1024), (100, 28, 256), (5, 10**6, 10**3), (1, 1, 1)])
+def test_images_per_chunk_is_a_whole_number_that_fits_the_chunk(N, rows, L):
+    """The loops step by it: a float (CHUNK / ...) would stop range() on the large layers only,
+    which the small test layers never reach."""
+    n = fast._per_chunk(N, rows, L)
+    assert type(n) is int and 1 <= n <= N
+    assert n == 1 or n * rows * L <= fast.CHUNK < (n + 1) * rows * L or n == N
