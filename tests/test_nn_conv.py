@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from cnnlab.gradcheck import numerical_gradient, rel_error
 from cnnlab.nn import conv2d, conv2d_backward, conv2d_naive, fast
-from cnnlab.nn.conv import prepare
 
 
 def fast_large(x, w, b, stride=1, pad=0):
@@ -442,7 +441,9 @@ def test_stride_1_backward_by_flipped_filters_where_k_le_c(C, K, F, P, flipped):
         close(g, r)
 
 
-@pytest.mark.parametrize("N, rows, L", [(32, 576, 1024), (100, 28, 256), (5, 10**6, 10**3), (1, 1, 1)])
+@pytest.mark.parametrize(
+    "N, rows, L", [(32, 576, 1024), (100, 28, 256), (5, 10**6, 10**3), (1, 1, 1)]
+)
 def test_images_per_chunk_is_a_whole_number_that_fits_the_chunk(N, rows, L):
     """The loops step by it: a float (CHUNK / ...) would stop range() on the large layers only,
     which the small test layers never reach."""

@@ -21,8 +21,8 @@ What is different from the readable version, and why:
 - **Less Python while the threads run.** The padded input and the strided window view on it are
   made once, before the split; a thread's share is a slice of them. The bias is one more column
   of the filter matrix, times a row of ones in the columns: no extra pass over the output.
-- Small layers gather their columns with one ``np.take`` through a cached index, on one thread;
-  large temporaries live in reused, 64-byte-aligned buffers (:mod:`._workspace`).
+- Small layers stay on one thread; large temporaries live in reused, 64-byte-aligned buffers
+  (:mod:`._workspace`).
 """
 
 from __future__ import annotations
@@ -43,9 +43,8 @@ from cnnlab.nn.conv import prepare, prepare_backward
 
 __all__ = ["conv2d", "conv2d_backward"]
 
-#: Layers whose columns hold at most this many values count as small: the forward gathers them
-#: with one ``np.take`` through a cached index (:func:`_gather_index`; a strided copy would run
-#: its inner loop over only W' values at a time), the backward is the readable one.
+#: Layers whose columns hold at most this many values count as small: their backward pass is
+#: the readable one (its per-image products cost less than this module's copies there).
 SMALL = 2**18
 #: Values of columns gathered at a time (8 MiB of float32, about what stays in cache between the
 #: gather and the product).
@@ -213,14 +212,6 @@ def conv2d(x, w, b, stride: int = 1, pad: int = 0) -> np.ndarray:
     R = C * F * F
     out = np.empty((N, K, Ho, Wo), dtype=x.dtype)
     out3 = out.reshape(N, K, Ho * Wo)
-    if R * N * Ho * Wo <= SMALL:
-        xp = _padded(x, P)
-        cols = scratch("cols", (N, R, Ho * Wo), x.dtype)
-        np.take(xp.reshape(-1), _gather_index(xp.shape, F, S, Ho, Wo), out=cols.reshape(-1))
-        np.matmul(w.reshape(K, R), cols, out=out3)   # (K, C*F*F) @ (N, C*F*F, H'*W')
-        if b is not None:
-            out3 += b[:, None]
-        return out
     # the bias as one more column of the filter matrix: (K, C*F*F + 1)
     w_b = w.reshape(K, R) if b is None else np.concatenate([w.reshape(K, R), b[:, None]], axis=1)
     _split_images(N, N * K * R * Ho * Wo, _forward_share, (x, out3), w_b, F, S, P, Ho, Wo)
@@ -241,19 +232,6 @@ def _forward_share(x: np.ndarray, out: np.ndarray, w_b: np.ndarray, F, S, P, Ho,
         m = min(n, N - start)
         np.copyto(cols[:m, :R].reshape(m, C, F, F, Ho, Wo), windows[start : start + m])
         np.matmul(w_b, cols[:m], out=out[start : start + m])  # (K, R) @ (m, R, H'*W')
-
-
-@functools.lru_cache(maxsize=32)
-def _gather_index(xp_shape, F, S, Ho, Wo) -> np.ndarray:
-    """Flat positions in the padded input ``xp: (N, C, Hp, Wp)`` of the per-image columns
-    ``(N, C, F, F, H', W')``: ``[n, c, i, j, h', w'] -> ((n*C + c)*Hp + h'*S + i)*Wp + w'*S + j``.
-    Cached: a network asks for the same few geometries at every step."""
-    N, C, Hp, Wp = xp_shape
-    n, c, i, j, h, w = np.ogrid[:N, :C, :F, :F, :Ho, :Wo]
-    index = ((n * C + c) * Hp + h * S + i) * Wp + w * S + j
-    index = index.astype(np.intp).reshape(-1)
-    index.flags.writeable = False
-    return index
 
 
 # ---------------------------------------------------------------------------------------------
