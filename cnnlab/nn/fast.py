@@ -50,7 +50,8 @@ SMALL = 2**18
 #: gather and the product).
 CHUNK = 2**21
 #: Layers with fewer multiply-adds than this in all stay on one thread: handing out the work
-#: costs about 40 us (x (32, 1, 8, 8), w (16, 1, 3, 3): 47 us on one thread, 81 us on two).
+#: costs tens of microseconds (x (32, 1, 8, 8), w (16, 1, 3, 3): 47 us on one thread, 81 us on
+#: two, AMD VM; a submit-and-wait round trip to the pool is about 50 us on the Xeon VM).
 THREADED_WORK = 2**23
 #: Threads to split the images between; None: as many as NumPy's OpenBLAS may use now (so that
 #: ``threadpoolctl.threadpool_limits(1)`` applies here too).
