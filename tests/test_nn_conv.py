@@ -450,3 +450,19 @@ def test_images_per_chunk_is_a_whole_number_that_fits_the_chunk(N, rows, L):
     n = fast._per_chunk(N, rows, L)
     assert type(n) is int and 1 <= n <= N
     assert n == 1 or n * rows * L <= fast.CHUNK < (n + 1) * rows * L or n == N
+
+
+def test_the_padded_buffers_kept_per_thread_are_bounded_and_reused_safely():
+    """Each thread keeps at most PADDED_KEPT padded buffers, the least recently used leaving
+    first; a kept buffer's borders stay zero while its interior takes each new input."""
+    rng = np.random.default_rng(12)
+    w = rng.normal(size=(2, 1, 3, 3))
+    for size in range(5, 5 + fast.PADDED_KEPT + 2):           # more shapes than are kept
+        x = rng.normal(size=(1, 1, size, size)) + 100
+        close(fast_large(x, w, None, 1, 1), conv2d(x, w, None, 1, 1))
+    kept = fast._kept.buffers
+    assert len(kept) == fast.PADDED_KEPT
+    assert [key[0][2] for key in kept] == list(range(7, 7 + fast.PADDED_KEPT))  # the newest
+    x = rng.normal(size=(1, 1, 10, 10))                        # a kept shape, new values
+    close(fast_large(x, w, None, 1, 1), conv2d(x, w, None, 1, 1))
+    assert next(reversed(kept))[0] == (1, 1, 10, 10)           # now the most recent
