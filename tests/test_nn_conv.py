@@ -466,3 +466,7 @@ def test_the_padded_buffers_kept_per_thread_are_bounded_and_reused_safely():
     x = rng.normal(size=(1, 1, 10, 10))                        # a kept shape, new values
     close(fast_large(x, w, None, 1, 1), conv2d(x, w, None, 1, 1))
     assert next(reversed(kept))[0] == (1, 1, 10, 10)           # now the most recent
+    first = fast._padded_windows(x, 3, 1, 1, 10, 10)
+    again = fast._padded_windows(x + 1, 3, 1, 1, 10, 10)
+    assert np.shares_memory(first, again)                      # the same buffer, not a new one
+    np.testing.assert_array_equal(again[0, 0, 1, 1], x[0, 0] + 1)
