@@ -147,7 +147,8 @@ def threads() -> int:
 @contextlib.contextmanager
 def _blas_on_one_thread():
     """NumPy's OpenBLAS on one thread while our threads run (each calls it for its own
-    products); restored when the last call that asked for it ends."""
+    products); restored when the last call that asked for it ends. The setting is the process's:
+    meanwhile, products in other threads of the caller's program run on one thread too."""
     global _blas_users, _blas_saved
     blas = _blas()
     if blas is None:
