@@ -37,11 +37,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from cnnlab.nn._workspace import scratch
 from cnnlab.nn.conv import conv2d_backward as readable_backward
 from cnnlab.nn.conv import prepare, prepare_backward
+from cnnlab.nn.im2col import _windows
 
 __all__ = ["conv2d", "conv2d_backward"]
 
@@ -91,16 +91,6 @@ def _padded_windows(x: np.ndarray, F, S, P, Ho, Wo) -> np.ndarray:
     interior, windows = hit
     np.copyto(interior, x)
     return windows
-
-
-def _windows(xp: np.ndarray, F, S, Ho, Wo, writeable: bool = False) -> np.ndarray:
-    """The strided view ``(N, C, F, F, H', W')`` of the padded input, ``[n, c, i, j, h', w'] =
-    xp[n, c, h'*S + i, w'*S + j]``: the columns of every image, not copied. A writeable view is
-    only ever added to one offset (i, j) at a time (its own elements never overlap)."""
-    sN, sC, sH, sW = xp.strides
-    N, C = xp.shape[:2]
-    return as_strided(xp, shape=(N, C, F, F, Ho, Wo), strides=(sN, sC, sH, sW, S * sH, S * sW),
-                      writeable=writeable)
 
 
 def _per_chunk(N, rows, L) -> int:
@@ -275,7 +265,7 @@ def conv2d_backward(dout, x, w, stride: int = 1, pad: int = 0):
               if S == 1 and P <= F - 1 and K <= C else None)
     shares = _split_images(N, N * K * R * Ho * Wo, _backward_share, (x, dout, dx),
                            w.reshape(K, R), w_flip, F, S, P, Ho, Wo)
-    dw = shares[0] if len(shares) == 1 else np.sum(shares, axis=0)
+    dw = np.sum(shares, axis=0)                     # (K, C*F*F), summed over the threads
     return dx, dw.reshape(K, C, F, F), dout.sum(axis=(0, 2, 3))
 
 
@@ -295,8 +285,9 @@ def _backward_share(x, dout, dx, w2, w_flip, F, S, P, Ho, Wo) -> np.ndarray:
         dxp = dx if not P else scratch("dpadded", (N, C, H + 2 * P, W + 2 * P), dt)
         dxp.fill(0)
         dwindows = _windows(dxp, F, S, Ho, Wo, writeable=True)
-        dcols = scratch("dcols", (_per_chunk(N, R, L), R, L), dt)
     n = _per_chunk(N, R, L)
+    if scatter:
+        dcols = scratch("dcols", (n, R, L), dt)
     cols = scratch("cols", (n, R, L), dt)
     part = scratch("dw", (n, K, R), dt)
     dw = np.zeros((K, R), dtype=dt)
@@ -314,7 +305,7 @@ def _backward_share(x, dout, dx, w2, w_flip, F, S, P, Ho, Wo) -> np.ndarray:
                 for j in range(F):
                     dwin[:, :, i, j] += d6[:, :, i, j]   # one offset at a time: no self-overlap
     if not scatter:
-        # (the padded x and its columns are not needed any more: their buffers are reused)
+        # (x's columns are not needed any more: their scratch buffer "cols" is reused)
         _forward_share(dout, dx.reshape(N, C, H * W), w_flip, F, 1, F - 1 - P, H, W)
     elif P:
         dx[...] = dxp[:, :, P : P + H, P : P + W]

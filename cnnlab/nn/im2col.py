@@ -19,13 +19,16 @@ from cnnlab.nn.pad import zero_pad
 from cnnlab.shapes import whole_number
 
 
-def _windows(xp: np.ndarray, F: int, S: int, Ho: int, Wo: int) -> np.ndarray:
-    """Read-only view ``(N, C, F, F, H', W')`` of the padded input: ``[n, c, i, j, h', w']`` is
-    ``xp[n, c, h'*S + i, w'*S + j]``. No copy."""
+def _windows(xp: np.ndarray, F: int, S: int, Ho: int, Wo: int,
+             writeable: bool = False) -> np.ndarray:
+    """View ``(N, C, F, F, H', W')`` of the padded input, read-only unless asked:
+    ``[n, c, i, j, h', w']`` is ``xp[n, c, h'*S + i, w'*S + j]``. No copy. Windows overlap, so a
+    writeable view may only be added to one offset (i, j) at a time."""
     N, C = xp.shape[:2]
     sN, sC, sH, sW = xp.strides
     return as_strided(
-        xp, shape=(N, C, F, F, Ho, Wo), strides=(sN, sC, sH, sW, S * sH, S * sW), writeable=False
+        xp, shape=(N, C, F, F, Ho, Wo), strides=(sN, sC, sH, sW, S * sH, S * sW),
+        writeable=writeable,
     )
 
 
